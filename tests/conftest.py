@@ -1,0 +1,20 @@
+"""Shared fixtures. Tests run on CPU only and must stay fast."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DEMO = REPO.parent / "shared" / "t2a_demo"
+
+
+@pytest.fixture(scope="session")
+def t2a_demo() -> Path:
+    """The real sample data in the original layout; tests using it skip without it."""
+    if not (SHARED_DEMO / "wavs").is_dir():
+        pytest.skip(f"{SHARED_DEMO} not present")
+    return SHARED_DEMO
