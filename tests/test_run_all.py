@@ -44,7 +44,8 @@ def test_committed_notebooks_are_clean():
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{p.name}: outputs not stripped"
 
 
-def test_run_notebook_00_tiny_then_skip():
+def test_run_notebook_00_tiny_then_skip(t2a_demo):
+    # Without a built corpus, notebook 00 reads the shared sample data (its default root).
     cmd = [sys.executable, str(REPO / "run_all.py"), "--profile", "tiny", "--only", "00"]
     first = subprocess.run(cmd + ["--force"], capture_output=True, text=True, cwd=REPO)
     assert first.returncode == 0, first.stdout + first.stderr
