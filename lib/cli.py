@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-data": ("lib.layout", "check data in the original layout; lists every problem"),
     "build-corpus": ("lib.corpus.builder", "build the built-in synthetic corpus"),
     "extract": ("lib.features.extract", "extract MFCC / PPG / HuBERT features over a corpus"),
+    "train-ppg": ("lib.features.ppg", "train the PPG acoustic model on the built-in corpus"),
     "train": ("lib.train", "train a model"),
     "validate": ("lib.train", "pick the best epoch on val_1"),
     "test": ("lib.train", "predict a split and score it"),

@@ -100,3 +100,106 @@ class DataConfig:
     sample_rate_hz: int = AUDIO_SAMPLE_RATE_HZ
     # Largest tolerated gap between audio duration and label duration.
     max_duration_mismatch_s: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Audio-to-face model (lib.model.TalkingFaceModel).
+
+    ``feature_rate_hz`` / ``face_fps`` fixes the number of stride-2 conv layers
+    (:func:`n_stride2_layers`). For layered features (HuBERT, (L, T, D) per
+    utterance) ``feature_combine`` learns softmax weights over the
+    ``n_feature_layers`` layers; otherwise the last layer is used.
+    """
+
+    arch: str = "transformer"  # "transformer" | "lstm" (the original's default)
+    input_dim: int = 39  # feature dimension D
+    feature_rate_hz: int = FEATURE_RATES_HZ["mfcc"]
+    face_fps: int = FACE_FPS
+    n_channels: int = 37
+    d_model: int = 128
+    n_layers: int = 1
+    n_heads: int = 4
+    ff_dim: int = 2048
+    dropout: float = 0.5
+    rnn_hidden: int = 128
+    feature_combine: bool = False
+    n_feature_layers: int = 1
+
+
+# --loss_type of the original CLI -> (loss on aligned pairs, loss on unaligned pairs)
+LOSS_TYPES: dict[str, tuple[str, str]] = {
+    "SoftDTW": ("softdtw", "softdtw"),
+    "L2": ("l2", "l2"),
+    "L1": ("l1", "l1"),
+    "hybrid": ("l2", "softdtw"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+    """Training loss per pair type (lib.losses.build_loss).
+
+    Aligned pairs (a speaker's own labels) use ``aligned``; unaligned pairs (a
+    TTS clip with the recorded speaker's labels) use ``unaligned``. Soft-DTW
+    frame cost is the channel-weighted squared error, averaged over channels
+    (``sdtw_cost="mean"``) or summed (``"sum"``, the original), and the value is
+    divided by the label length when ``sdtw_normalize`` (the original: not).
+    """
+
+    aligned: str = "l2"  # "l1" | "l2" | "softdtw"
+    unaligned: str = "softdtw"
+    gamma: float = 0.001
+    channel_weights: str = "t2a"  # "t2a" | "none"
+    sdtw_cost: str = "mean"  # "mean" | "sum"
+    sdtw_normalize: bool = True
+    exact_weight_grad: bool = True
+    band_frames: int | None = None  # Sakoe-Chiba radius in label frames; None = no band
+
+    @classmethod
+    def from_loss_type(cls, loss_type: str, **overrides: Any) -> "LossConfig":
+        """Map the original ``--loss_type`` (SoftDTW, L2, L1, hybrid) to a config."""
+        if loss_type not in LOSS_TYPES:
+            raise ValueError(f"unknown loss_type {loss_type!r}; known: {sorted(LOSS_TYPES)}")
+        aligned, unaligned = LOSS_TYPES[loss_type]
+        return cls(aligned=aligned, unaligned=unaligned, **overrides)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training run (lib.train): data selection, optimiser, budget, checkpoints.
+
+    Defaults follow the original: Adam (lr 1e-3, weight decay 1e-5), lr x 0.95
+    per epoch, 30 epochs, batch 8, seed 999. The budget is ``max_epochs`` or,
+    when set, ``max_steps`` (optimizer steps); validation on org ``val_split``
+    runs after every epoch, or every ``eval_every_steps`` steps when set.
+    ``org_share_per_batch``: share of aligned (org) clips in each batch once TTS
+    clips are present, or "uniform" (the original's plain shuffle).
+    """
+
+    name: str = "demo"
+    root_dir: str = "data/corpus/quick"
+    feature: str = "mfcc"  # extractor name (lib.features.extract.EXTRACTORS)
+    feature_dir: str | None = None  # folder under wav_features/<speaker>/ (default: ``feature``)
+    train_speakers: tuple[str, ...] = (ORG_SPEAKER,)  # ("all",): every non-held-out speaker
+    train_json: str | None = None  # dataset_json subset name or path; None = the whole train split
+    train_split: str = "train"
+    val_split: str = "val_1"
+    output_path: str = "results/runs"  # run folder = <output_path>/<name>
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    lr_decay_per_epoch: float = 0.95
+    max_epochs: int = 30
+    max_steps: int | None = None
+    eval_every_steps: int | None = None
+    checkpoint_every_steps: int = 50  # last.pt also written at every evaluation
+    early_stop_patience_evals: int | None = None  # evaluations without improvement; None = off
+    batch_size: int = 8
+    org_share_per_batch: float | str = 0.5
+    grad_clip_norm: float | None = None
+    seed: int = 999
+    threads: int | None = None  # torch CPU threads; None = torch's default
+    device: str | None = None  # None: cuda when available, else cpu
+    deterministic: bool = True  # torch.use_deterministic_algorithms (CPU runs repeat exactly)
+    keep_eval_checkpoints: bool = True  # model weights at every evaluation (for --test_epoch N)
+    progress: bool = True
