@@ -50,6 +50,9 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-base requirements-test.txt
 # isolation so it builds against the torch already installed.
 $(VENV)/.stamp-fairseq: $(VENV)/.stamp-test
 	$(PIP) install -q --no-build-isolation fairseq-fixed==0.12.3.1
+	# fairseq pulls a torchaudio built for another torch; it fails to load and
+	# transformers imports it whenever present, so it must go.
+	$(PIP) uninstall -q -y torchaudio
 	touch $@
 
 clean-results:
