@@ -1,0 +1,228 @@
+"""Training data over the on-disk layout: datasets, padding collate, org-share batches.
+
+An item is one clip of one speaker: its cached features
+(``<root>/wav_features/<speaker>/<feature_dir>/<split>/<utt>.npy``) and its
+target labels from :class:`lib.layout.Corpus` (a speaker's own labels, or the
+recorded speaker's labels of the same utterance name: an unaligned pair).
+
+Batches mix aligned (org) and unaligned (TTS) clips in a fixed share
+(:class:`OrgShareBatchSampler`), because with 13 TTS voices a uniform draw would
+leave about one org clip per batch of 8 and the aligned evidence would be
+drowned out. The batch order of an epoch is a pure function of (seed, epoch),
+so training resumes mid-epoch by regenerating the epoch and skipping the
+batches already done.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .io import DataError
+from .layout import Corpus
+
+
+def held_out_speakers(corpus: Corpus) -> set[str]:
+    """Speakers with any manifest row whose ``held_out`` column is true (1/True/yes)."""
+    if not (corpus.root / "manifest.csv").is_file():
+        return set()  # a scanned manifest has no held_out column: skip the scan
+    m = corpus.manifest()
+    if "held_out" not in m.columns:
+        return set()
+    flag = m["held_out"].astype(str).str.strip().str.lower().isin(("1", "true", "yes"))
+    return set(m.loc[flag, "speaker"].astype(str))
+
+
+def resolve_speakers(corpus: Corpus, speakers: Sequence[str]) -> list[str]:
+    """Training speakers: "all" expands to every speaker folder; held-out voices are
+    always dropped (with a warning when named explicitly); unknown names are errors."""
+    held = held_out_speakers(corpus)
+    names = list(corpus.speakers) if list(speakers) == ["all"] else list(dict.fromkeys(speakers))
+    unknown = [s for s in names if s not in corpus.speakers]
+    if unknown:
+        raise DataError(corpus.root / "wavs", f"unknown speakers {unknown}; present: {corpus.speakers}")
+    dropped = [s for s in names if s in held]
+    if dropped and list(speakers) != ["all"]:
+        warnings.warn(f"held-out voices {dropped} are never trained on; dropped from the training speakers")
+    return [s for s in names if s not in held]
+
+
+def read_subset(corpus: Corpus, train_json: str | None) -> set[str] | None:
+    """Utterance names of a ``train_json`` subset: a name under ``<root>/dataset_json``,
+    the original's ``dataset_json/<name>.json`` form, or a path to a JSON file."""
+    if not train_json:
+        return None
+    p = Path(train_json)
+    if p.is_file() and p.suffix == ".json" and not (corpus.root / "dataset_json" / p.name).is_file():
+        import json
+
+        try:
+            return set(json.loads(p.read_text()))
+        except ValueError as e:
+            raise DataError(p, f"unreadable subset list ({e})") from None
+    return set(corpus.dataset_json(p.name))
+
+
+@dataclass(frozen=True)
+class ItemKey:
+    speaker: str
+    split: str
+    utt: str
+
+
+class FaceDataset(Dataset):
+    """Clips of ``speakers`` in ``split`` with their features and target labels.
+
+    Args:
+        corpus: the corpus to read.
+        speakers: speaker folders (already resolved; see :func:`resolve_speakers`).
+        split: "train", "val_1", "test_a", ...
+        feature_dir: folder name under ``wav_features/<speaker>/`` (e.g. "mfcc").
+        subset: utterance names to keep (None: all); applies to every speaker,
+            since TTS clips carry org's names.
+    Items are dicts: features (T, D) or (L, T, D) float32 tensor, labels (M, C)
+    float32 tensor, aligned bool, speaker, utt.
+    """
+
+    def __init__(self, corpus: Corpus, speakers: Sequence[str], split: str, feature_dir: str,
+                 subset: set[str] | None = None):
+        from .features.extract import feature_path
+
+        self.corpus, self.split, self.feature_dir = corpus, split, feature_dir
+        self.keys = [ItemKey(s, split, u) for s in speakers for u in corpus.utterances(s, split)
+                     if subset is None or u in subset]
+        missing = [feature_path(corpus.root, k.speaker, feature_dir, split, k.utt) for k in self.keys]
+        missing = [p for p in missing if not p.is_file()]
+        if missing:
+            raise DataError(missing[0], f"no {feature_dir} features ({len(missing)} missing in split {split}); "
+                                        f"run `python -m lib extract --root_dir {corpus.root} --feature ...`")
+        # Labels are small and read from CSV/pickle: read once, keep. Features may be
+        # large (HuBERT: all layers), so they are loaded per item.
+        self._labels: dict[ItemKey, tuple[np.ndarray, bool]] = {}
+        self.aligned = [self._target(k)[1] for k in self.keys]
+
+    def _target(self, k: ItemKey) -> tuple[np.ndarray, bool]:
+        if k not in self._labels:
+            self._labels[k] = self.corpus.labels(k.speaker, k.split, k.utt)
+        return self._labels[k]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def features(self, i: int) -> np.ndarray:
+        from .features.extract import load_features
+
+        k = self.keys[i]
+        return load_features(self.corpus.root, k.speaker, self.feature_dir, k.split, k.utt)
+
+    def __getitem__(self, i: int) -> dict:
+        k = self.keys[i]
+        labels, aligned = self._target(k)
+        feats = torch.from_numpy(np.asarray(self.features(i), dtype=np.float32))
+        return {"features": feats, "labels": torch.from_numpy(labels.astype(np.float32)), "aligned": aligned,
+                "speaker": k.speaker, "utt": k.utt}
+
+
+@dataclass
+class Batch:
+    """A padded batch. features (B, T, D) or (B, L, T, D); labels (B, M, C); lengths (B,) long."""
+
+    features: torch.Tensor
+    feat_lengths: torch.Tensor
+    labels: torch.Tensor
+    label_lengths: torch.Tensor
+    aligned: torch.Tensor  # (B,) bool
+    speakers: list[str]
+    utts: list[str]
+
+    def to(self, device: str | torch.device) -> "Batch":
+        return Batch(self.features.to(device), self.feat_lengths.to(device), self.labels.to(device),
+                     self.label_lengths.to(device), self.aligned.to(device), self.speakers, self.utts)
+
+
+def collate(items: list[dict]) -> Batch:
+    """Zero-pad features along time and labels along frames; keep the true lengths."""
+    time_axis = items[0]["features"].ndim - 2  # (T, D) -> 0; (L, T, D) -> 1
+    feat_len = [it["features"].shape[time_axis] for it in items]
+    lab_len = [it["labels"].shape[0] for it in items]
+    shape = list(items[0]["features"].shape)
+    shape[time_axis] = max(feat_len)
+    feats = torch.zeros((len(items), *shape), dtype=torch.float32)  # (B, [L,] T, D)
+    labels = torch.zeros((len(items), max(lab_len), items[0]["labels"].shape[1]), dtype=torch.float32)  # (B, M, C)
+    for b, it in enumerate(items):
+        if time_axis == 0:
+            feats[b, : feat_len[b]] = it["features"]
+        else:
+            feats[b, :, : feat_len[b]] = it["features"]
+        labels[b, : lab_len[b]] = it["labels"]
+    return Batch(feats, torch.tensor(feat_len, dtype=torch.long), labels, torch.tensor(lab_len, dtype=torch.long),
+                 torch.tensor([bool(it["aligned"]) for it in items]), [it["speaker"] for it in items],
+                 [it["utt"] for it in items])
+
+
+class OrgShareBatchSampler:
+    """Batches of indices with a fixed share of aligned clips, seeded per epoch.
+
+    ``org_share`` in [0, 1]: each batch holds round(org_share * batch_size)
+    aligned clips and the rest unaligned, both drawn without replacement from
+    pools reshuffled each epoch and recycled when a pool runs dry (the smaller
+    pool is seen several times per epoch). "uniform": one shuffled pool, the
+    original's DataLoader(shuffle=True). Without unaligned clips (or without
+    aligned ones) both modes reduce to "uniform". An epoch has
+    ceil(len(dataset) / batch_size) batches either way, so steps per epoch do
+    not depend on the share.
+    """
+
+    def __init__(self, aligned: Sequence[bool], batch_size: int, org_share: float | str = 0.5, seed: int = 0):
+        if org_share != "uniform" and not (isinstance(org_share, (int, float)) and 0.0 <= org_share <= 1.0):
+            raise ValueError(f"org_share must be in [0, 1] or 'uniform', got {org_share!r}")
+        if batch_size < 1 or not len(aligned):
+            raise ValueError(f"need batch_size >= 1 and a non-empty dataset (got {batch_size}, {len(aligned)})")
+        self.aligned = np.asarray(aligned, dtype=bool)
+        self.batch_size, self.org_share, self.seed = batch_size, org_share, seed
+        self.epoch = 0
+        mixed = self.aligned.any() and not self.aligned.all()
+        self.mode = "share" if (org_share != "uniform" and mixed) else "uniform"
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.aligned) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self, epoch: int) -> list[list[int]]:
+        """The batch list of ``epoch``: a pure function of (seed, epoch)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        n, bs = len(self.aligned), self.batch_size
+        if self.mode == "uniform":
+            order = rng.permutation(n)
+            return [order[i : i + bs].tolist() for i in range(0, n, bs)]
+        n_org = int(round(self.org_share * bs))
+        pools = [np.flatnonzero(self.aligned), np.flatnonzero(~self.aligned)]
+        streams = [_cycled(rng, p) for p in pools]
+        out = []
+        for _ in range(len(self)):
+            batch = [next(streams[0]) for _ in range(n_org)] + [next(streams[1]) for _ in range(bs - n_org)]
+            out.append([int(i) for i in rng.permutation(batch)])
+        return out
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches(self.epoch))
+
+
+def _cycled(rng: np.random.Generator, pool: np.ndarray) -> Iterator[int]:
+    """Endless stream over ``pool``: a fresh permutation each pass."""
+    while True:
+        yield from rng.permutation(pool).tolist()
+
+
+def sequential_batches(n: int, batch_size: int) -> list[list[int]]:
+    """In-order batches for evaluation."""
+    return [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+
