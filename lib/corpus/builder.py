@@ -47,7 +47,7 @@ def repo_root() -> Path:
 
 def default_root(profile: str) -> Path:
     """data/corpus/<profile>/ under the repository root."""
-    return paths.DATA_DIR / "corpus" / profile
+    return paths.corpus_root(profile)
 
 
 def _sentences(cfg: CorpusConfig) -> dict[str, list[tuple[str, str]]]:
@@ -246,3 +246,15 @@ def cli_main(argv: list[str]) -> int:
     for clip, msg in summary["failures"]:
         print(f"FAILED {clip}: {msg}", file=sys.stderr)
     return 1 if summary["failures"] else 0
+
+
+def ensure_corpus(root_dir: str | None, profile: str, prefer_demo: bool = False) -> Path:
+    """The corpus a notebook works on (:func:`lib.paths.resolve_root`); when that is
+    the built-in corpus of ``profile`` and it is not built yet, build it first (a
+    later build of the same profile finds every clip done and costs nothing)."""
+    from ..paths import resolve_root
+
+    root = resolve_root(root_dir, profile, prefer_demo)
+    if not root_dir and not (root / "manifest.csv").is_file() and root == default_root(profile):
+        build_corpus(profile_config(profile), root)
+    return root
