@@ -121,8 +121,34 @@ def has_voice(voice: str) -> bool:
             return False
 
 
+_worker: dict = {"pid": None, "pool": None}
+
+
 def raw_phonemes(voice: str, rate: float, text: str) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
-    """Audio (samples,) float32, sample rate and (mnemonic, start_sample) events."""
+    """Audio (samples,) float32, sample rate and (mnemonic, start_sample) events.
+
+    Runs in a dedicated clean child process (started once, spawned): inside a long
+    process that has done other work (seen in the test suite) the library dropped
+    its first phoneme events and varied its output from call to call, while a
+    process that only runs espeak is exact and repeatable. Daemonic processes (the
+    corpus builder's fresh per-speaker workers) cannot have children and call it
+    directly.
+    """
+    import multiprocessing as mp
+
+    if mp.current_process().daemon:
+        return _raw_phonemes_here(voice, rate, text)
+    if _worker["pid"] != os.getpid():
+        from concurrent.futures import ProcessPoolExecutor
+
+        import atexit
+
+        _worker.update(pid=os.getpid(), pool=ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")))
+        atexit.register(_worker["pool"].shutdown)  # stop the child before interpreter teardown
+    return _worker["pool"].submit(_raw_phonemes_here, voice, rate, text).result()
+
+
+def _raw_phonemes_here(voice: str, rate: float, text: str) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
     with _lock:
         lib = _init()
         if not _select(lib, voice):
