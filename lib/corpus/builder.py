@@ -40,16 +40,6 @@ MANIFEST_COLUMNS = ("speaker", "split", "utt", "text", "duration_s", "frames", "
                     "held_out")
 
 
-def repo_root() -> Path:
-    """The repository root (the folder holding ``lib/``), whatever the cwd."""
-    return paths.REPO_ROOT
-
-
-def default_root(profile: str) -> Path:
-    """data/corpus/<profile>/ under the repository root."""
-    return paths.corpus_root(profile)
-
-
 def _sentences(cfg: CorpusConfig) -> dict[str, list[tuple[str, str]]]:
     """split -> [(utt, text)], utterances numbered u0001.. over train, val_1, test_a."""
     from .text import generate_sentences, read_sentences
@@ -205,7 +195,7 @@ def build_corpus(cfg: CorpusConfig, root: str | Path | None = None) -> dict:
     Same config and seed -> byte-identical labels, phones and manifest.
     """
     t0 = time.time()
-    root = Path(root) if root is not None else default_root(cfg.profile)
+    root = Path(root) if root is not None else paths.corpus_root(cfg.profile)
     root.mkdir(parents=True, exist_ok=True)
     _check_same_config(cfg, root)
     save_config(cfg, root / "corpus_config.json")
@@ -255,6 +245,6 @@ def ensure_corpus(root_dir: str | None, profile: str, prefer_demo: bool = False)
     from ..paths import resolve_root
 
     root = resolve_root(root_dir, profile, prefer_demo)
-    if not root_dir and not (root / "manifest.csv").is_file() and root == default_root(profile):
+    if not root_dir and not (root / "manifest.csv").is_file() and root == paths.corpus_root(profile):
         build_corpus(profile_config(profile), root)
     return root
