@@ -1,0 +1,101 @@
+"""Size profiles of the studies (notebooks 03-09): budget, seeds, arms and data sizes.
+
+One table, so a notebook's only switch is ``profile``. ``quick`` is a small but
+real version of every study (one seed, a few hundred steps, a subset of arms);
+``default`` meets the statistics of the issue (3 seeds, 5 at 1-5 utterances)
+within the time budget of a 2-core machine; ``paper`` is the same design with
+longer runs and 5 seeds everywhere, for a GPU box.
+
+Budget: every run trains for at most ``max_steps`` optimizer steps, validates
+on org ``val_1`` every ``eval_every_steps`` and stops after ``patience_evals``
+evaluations without improvement, so arms with more data are not cut short by
+an epoch count and arms with little data stop as soon as they overfit. The
+learning rate is constant (``lr_decay_per_epoch`` 1.0): the original's decay
+per epoch would, at one utterance (one batch per epoch), decay every step.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StudyProfile:
+    """Sizes of the studies. ``None`` in a size tuple means "all training utterances"
+    / "all training voices"."""
+
+    name: str
+    # ---- one run
+    # Sized on the 2-core machine: 0.11-0.13 s per step at batch 16 with two runs in parallel,
+    # so a 600-step run takes ~75 s; 140 distinct runs of `default` fit in ~60 min of study time.
+    max_steps: int = 600
+    eval_every_steps: int = 50
+    patience_evals: int = 3
+    batch_size: int = 16
+    d_model: int = 128
+    ff_dim: int = 256  # the Transformer's feed-forward width; 2048 (torch's default) triples CPU step time
+    n_layers: int = 1
+    dropout: float = 0.1
+    lr: float = 1e-3
+    workers: int = 2  # runs in parallel (one torch thread each)
+    # ---- seeds
+    seeds: tuple[int, ...] = (0, 1, 2)
+    few_shot_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # at few_shot_max_utts utterances or fewer
+    few_shot_max_utts: int = 5
+    # ---- studies
+    feature_arms: tuple[str, ...] = ("mfcc", "ppg", "hubert_last", "hubert_weighted")
+    loss_arms: tuple[str, ...] = ("tts_l2", "tts_sdtw_g0.001", "tts_sdtw_g0.01", "tts_sdtw_g0.1", "tts_hybrid",
+                                  "tts_l1", "tts_l1_sdtw", "org_l1", "org_l2", "org_sdtw", "tts_hybrid_uniform")
+    sizes: tuple[int | None, ...] = (1, 5, 10, 20, 50, None)  # org training utterances of the few-shot curve
+    data_arms: tuple[str, ...] = ("org_l2", "tts_l2", "tts_sdtw", "tts_hybrid", "tts_oracle")
+    voices: tuple[int | None, ...] = (0, 1, 3, None)  # TTS voices in training (hybrid loss)
+    voices_n_utts: int | None = 20  # org utterances of the voices study (few-shot, where TTS matters)
+    tts_driven_arms: tuple[str, ...] = ("org_l2", "tts_l2", "tts_sdtw", "tts_hybrid", "tts_oracle")
+    tts_driven_sizes: tuple[int | None, ...] = (20, None)
+    demo_max_steps: int = 300  # notebook 09 (real sample: 14 clips)
+
+    def seeds_for(self, n_utts: int | None) -> tuple[int, ...]:
+        """More seeds where the spread is largest: at few_shot_max_utts utterances or fewer."""
+        return self.few_shot_seeds if n_utts is not None and n_utts <= self.few_shot_max_utts else self.seeds
+
+
+PROFILES: dict[str, StudyProfile] = {
+    # For tests and a smoke run on data/corpus/tiny: seconds per run.
+    "tiny": StudyProfile(
+        name="tiny", max_steps=12, eval_every_steps=6, patience_evals=2, batch_size=4, d_model=32, ff_dim=64,
+        workers=2, seeds=(0,), few_shot_seeds=(0,), feature_arms=("mfcc", "ppg", "hubert_last", "hubert_weighted"),
+        loss_arms=("org_l2", "tts_l2", "tts_hybrid"), sizes=(1, None), data_arms=("org_l2", "tts_hybrid", "tts_oracle"),
+        voices=(0, 1, None), voices_n_utts=None, tts_driven_arms=("org_l2", "tts_hybrid", "tts_oracle"),
+        tts_driven_sizes=(None,), demo_max_steps=12),
+    # 1 seed, a few hundred steps, a subset of arms: every study, end to end, in minutes.
+    "quick": StudyProfile(
+        name="quick", max_steps=300, eval_every_steps=50, patience_evals=3, seeds=(0,), few_shot_seeds=(0,),
+        loss_arms=("org_l2", "org_sdtw", "tts_l2", "tts_sdtw_g0.001", "tts_hybrid", "tts_hybrid_uniform"),
+        sizes=(1, 5, 20, None), data_arms=("org_l2", "tts_l2", "tts_sdtw", "tts_hybrid", "tts_oracle"),
+        voices=(0, 1, None), voices_n_utts=20, tts_driven_arms=("org_l2", "tts_l2", "tts_sdtw", "tts_hybrid", "tts_oracle"),
+        tts_driven_sizes=(20,), demo_max_steps=200),
+    # The reported tables: 3 seeds (5 at 1-5 utterances), every arm.
+    "default": StudyProfile(name="default"),
+    # Longer runs and 5 seeds everywhere (a GPU box).
+    "paper": StudyProfile(name="paper", max_steps=4000, eval_every_steps=200, patience_evals=5,
+                          ff_dim=2048, seeds=(0, 1, 2, 3, 4), sizes=(1, 5, 10, 20, 50, 100, None)),
+}
+
+
+def study_profile(name: str, **overrides) -> StudyProfile:
+    """The named profile, with fields replaced (None values ignored)."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown study profile {name!r}; known: {sorted(PROFILES)}")
+    return dataclasses.replace(PROFILES[name], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def profile_table() -> "pd.DataFrame":  # noqa: F821 (pandas imported lazily)
+    """The profiles side by side (one row per profile), for notebooks and the README."""
+    import pandas as pd
+
+    rows = []
+    for p in PROFILES.values():
+        d = dataclasses.asdict(p)
+        rows.append({k: (", ".join("all" if x is None else str(x) for x in v) if isinstance(v, tuple) else v)
+                     for k, v in d.items()})
+    return pd.DataFrame(rows).set_index("name")
