@@ -1,0 +1,316 @@
+"""Soft-DTW dynamic programme on CPU: numba kernels over anti-diagonals.
+
+Layout and why:
+- Cells on one anti-diagonal d = i + j do not depend on each other, so each
+  kernel walks the diagonals in order and vectorises the loop along a diagonal
+  (the per-cell exp -> log latency chain of a row-major loop disappears).
+- The forward keeps only three diagonals of R (cache-resident) and stores the
+  three soft-min probabilities of every cell (diag, up, left predecessor) in a
+  flat, diagonal-major buffer P. The backward is then multiply-adds only.
+- Items of the batch run in parallel (numba prange); each has its own lengths,
+  so padding is never visited by the recursion.
+- Each item's costs are first reordered into diagonal-major order in a
+  per-thread scratch (and E reordered back to row-major at the end of the
+  backward): gathering/scattering a diagonal of a row-major matrix directly
+  costs a cache miss per cell.
+- R is float64 whatever the input dtype (with gamma ~1e-3 the soft-min
+  exponents are (R differences) / gamma, so float32 R would lose them).
+
+P layout: for item b, diagonal d, cell i (row index), probability k:
+``P[k, p_base[b] + off_b(d) + i - lo(d)]`` where off_b(d) is the number of
+cells of the item's earlier diagonals. The buffer has a zero margin of
+``p_margin(N, M)`` before and after: the backward reads one cell beyond a
+diagonal's end and multiplies it by an exact zero, which needs a finite value.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import get_thread_id, njit, prange
+
+from lib.soft_dtw.fastmath import exp_nonpos, exp_nonpos_f32, log_1_to_3, log_1_to_3_f32
+
+BIG = 1e30  # stands for +inf in R: inf - inf would give NaN in the soft-min
+
+
+def p_margin(n_max: int, m_max: int) -> int:
+    """Zero margin (cells) around the flat probability buffer."""
+    return n_max + m_max + 8
+
+
+@njit(inline="always")
+def band_radius(n: int, m: int, band: float) -> tuple:
+    """Per-item band geometry: (scale of i, scale of j, effective radius).
+
+    Both axes are scaled onto the longer one (i * su, j * sv); a cell is in
+    the band when |i * su - j * sv| <= radius. The radius is widened to at
+    least the slope so a warping path from (0, 0) to (n-1, m-1) always exists.
+    ``band < 0`` disables the band.
+    """
+    long_ = max(n, m) - 1
+    su = long_ / (n - 1) if n > 1 else 0.0
+    sv = long_ / (m - 1) if m > 1 else 0.0
+    if band < 0.0:
+        return su, sv, np.inf
+    slope = max(su, sv) if min(n, m) > 1 else float(long_)
+    return su, sv, max(band, slope)
+
+
+@njit(inline="always")
+def band_range(lo: int, cnt: int, d: int, su: float, sv: float, radius: float) -> tuple:
+    """(k_lo, k_hi): the in-band cells of diagonal d are lo + k_lo .. lo + k_hi.
+
+    |i su - j sv| <= radius with j = d - i is |i (su + sv) - d sv| <= radius,
+    an interval of i; computing it once per diagonal keeps the per-cell test
+    to two integer compares.
+    """
+    if radius == np.inf or su + sv == 0.0:
+        return 0, cnt - 1
+    i_lo = int(np.ceil((d * sv - radius) / (su + sv)))
+    i_hi = int(np.floor((d * sv + radius) / (su + sv)))
+    # Settle rounding at the edges with the per-cell predicate itself, so the
+    # band is exactly {|i su - (d - i) sv| <= radius} as documented.
+    while abs((i_lo - 1) * su - (d - i_lo + 1) * sv) <= radius:
+        i_lo -= 1
+    while abs(i_lo * su - (d - i_lo) * sv) > radius and i_lo <= i_hi:
+        i_lo += 1
+    while abs((i_hi + 1) * su - (d - i_hi - 1) * sv) <= radius:
+        i_hi += 1
+    while abs(i_hi * su - (d - i_hi) * sv) > radius and i_hi >= i_lo:
+        i_hi -= 1
+    return max(0, i_lo - lo), min(cnt - 1, i_hi - lo)
+
+
+# fastmath "contract" only: lets LLVM fuse a*b+c into FMAs (2x here); no
+# reassociation, so results stay deterministic and NaN/inf semantics intact.
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
+                      k_lo, k_hi, gamma):
+    """One anti-diagonal of the forward recursion, float64 throughout.
+
+    Used for float64 inputs (gradient checks, reference runs). A separate
+    function so that LLVM sees plain unit-stride array arguments (not views
+    re-loaded inside the caller's loop) and vectorises the loop.
+    """
+    inv_gamma = 1.0 / gamma
+    for k in range(dd.shape[0]):
+        r0 = a_diag[k]
+        r1 = a_up[k]
+        r2 = a_left[k]
+        rmin = min(r0, min(r1, r2))
+        e0 = exp_nonpos((rmin - r0) * inv_gamma)
+        e1 = exp_nonpos((rmin - r1) * inv_gamma)
+        e2 = exp_nonpos((rmin - r2) * inv_gamma)
+        s = e0 + e1 + e2
+        inv_s = 1.0 / s
+        r = dd[k] + rmin - gamma * log_1_to_3(s)
+        inside = (k >= k_lo) & (k <= k_hi)
+        r_out[k] = r if inside else BIG
+        p_diag[k] = e0 * inv_s if inside else 0.0
+        p_up[k] = e1 * inv_s if inside else 0.0
+        p_left[k] = e2 * inv_s if inside else 0.0
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
+                          k_lo, k_hi, gamma):
+    """As ``_forward_diagonal`` for float32 inputs: R stays float64, the
+    exponentials, their sum and its log are float32 (twice the vector width).
+
+    Accuracy: the exponent t = (rmin - r) / gamma is formed in float64, so
+    only float32 rounding of t (<= 5e-6 relative at t = -80, <= 3e-7 where
+    the term matters) and of exp/log (~1e-7) enter; the log is multiplied by
+    gamma before it meets R. The probabilities are float32 outputs anyway.
+    """
+    inv_gamma = 1.0 / gamma
+    for k in range(dd.shape[0]):
+        r0 = a_diag[k]
+        r1 = a_up[k]
+        r2 = a_left[k]
+        rmin = min(r0, min(r1, r2))
+        e0 = exp_nonpos_f32(np.float32((rmin - r0) * inv_gamma))
+        e1 = exp_nonpos_f32(np.float32((rmin - r1) * inv_gamma))
+        e2 = exp_nonpos_f32(np.float32((rmin - r2) * inv_gamma))
+        s = e0 + e1 + e2
+        inv_s = np.float32(1.0) / s
+        r = dd[k] + rmin - gamma * log_1_to_3_f32(s)
+        inside = (k >= k_lo) & (k <= k_hi)
+        r_out[k] = r if inside else BIG
+        p_diag[k] = e0 * inv_s if inside else np.float32(0.0)
+        p_up[k] = e1 * inv_s if inside else np.float32(0.0)
+        p_left[k] = e2 * inv_s if inside else np.float32(0.0)
+
+
+@njit(cache=True)
+def _diagonal_offsets(nb, mb, doff):
+    """doff[d] = number of cells on anti-diagonals before d (item-local)."""
+    doff[0] = 0
+    for d in range(1, nb + mb - 1):
+        doff[d] = doff[d - 1] + min(nb - 1, d - 1) - max(0, d - mb) + 1
+
+
+@njit(cache=True, error_model="numpy")
+def _skew_costs(XYb, xx_b, yy_b, nb, mb, doff, out):
+    """Frame costs of one item in diagonal-major order (same layout as P).
+
+    D[i, j] = max(xx[i] + yy[j] - 2 XY[i, j], 0) from the batched product
+    XY = x w y^T (torch/BLAS) and the weighted squared norms; finishing the
+    expansion here saves two passes over (B, N, M) in torch. Reading XY row by
+    row streams from memory; the scattered writes land in a per-thread scratch
+    that stays in L2 (gathering diagonals straight from a row-major matrix
+    touches a new cache line per cell: 2x slower here).
+    """
+    for i in range(nb):
+        for j in range(mb):
+            d = i + j
+            out[doff[d] + i - max(0, d - mb + 1)] = max(xx_b[i] + yy_b[j] - 2.0 * XYb[i, j], 0.0)
+
+
+@njit(cache=True, error_model="numpy")
+def _unskew(src, nb, mb, doff, Eb, rs_b, cs_b):
+    """Diagonal-major ``src`` -> row-major Eb[:nb, :mb], with row/column sums."""
+    for i in range(nb):
+        acc = 0.0
+        for j in range(mb):
+            d = i + j
+            v = src[doff[d] + i - max(0, d - mb + 1)]
+            Eb[i, j] = v
+            acc += v
+            cs_b[j] += v
+        rs_b[i] = acc
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
+    """Soft-DTW values and soft-min probabilities.
+
+    XY: (B, N, M) weighted products sum_c w_c x_ic y_jc; xx: (B, N), yy:
+    (B, M) weighted squared norms (frame cost D = xx_i + yy_j - 2 XY_ij, only
+    [:n_b, :m_b] read); n, m: (B,) int64 lengths; gamma > 0; band:
+    Sakoe-Chiba radius in frames (< 0: none); P: (3, total) output
+    probabilities, dtype of XY (layout in the module docstring);
+    p_base: (B,) int64 start of each item in P; out: (B,) float64 raw values;
+    work: (threads, >= N*M) scratch of XY's dtype (numba.config.NUMBA_NUM_THREADS rows).
+    """
+    fast = P.itemsize == 4  # float32 inputs: float32 transcendental math
+    for b in prange(XY.shape[0]):
+        nb = n[b]
+        mb = m[b]
+        su, sv, radius = band_radius(nb, mb, band)
+        # Diagonal buffers indexed by p = i + 1 (p = 0 is the row above).
+        r_m2 = np.full(nb + 2, BIG)
+        r_m1 = np.full(nb + 2, BIG)
+        r_c = np.full(nb + 2, BIG)
+        r_m2[0] = 0.0  # R[-1, -1] = 0: the start of every path
+        doff = np.empty(nb + mb - 1, dtype=np.int64)
+        _diagonal_offsets(nb, mb, doff)
+        d_skew = work[get_thread_id()]
+        _skew_costs(XY[b], xx[b], yy[b], nb, mb, doff, d_skew)
+        off = p_base[b]
+        for d in range(nb + mb - 1):
+            lo = max(0, d - mb + 1)
+            cnt = min(nb - 1, d) - lo + 1
+            # Unit-stride views indexed from 0: LLVM vectorises the loops.
+            dd = d_skew[doff[d]:doff[d] + cnt]
+            k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
+            a_diag = r_m2[lo:lo + cnt]  # R(i-1, j-1), at p = i
+            a_up = r_m1[lo:lo + cnt]  # R(i-1, j), at p = i
+            a_left = r_m1[lo + 1:lo + 1 + cnt]  # R(i, j-1), at p = i + 1
+            r_out = r_c[lo + 1:lo + 1 + cnt]
+            p_diag = P[0, off:off + cnt]
+            p_up = P[1, off:off + cnt]
+            p_left = P[2, off:off + cnt]
+            if fast:
+                _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag,
+                                      p_up, p_left, k_lo, k_hi, gamma)
+            else:
+                _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag,
+                                  p_up, p_left, k_lo, k_hi, gamma)
+            # Cells just outside this diagonal are read by the next two.
+            r_c[lo] = BIG
+            r_c[lo + cnt + 1] = BIG
+            off += cnt
+            r_m2, r_m1, r_c = r_m1, r_c, r_m2
+        out[b] = r_m1[nb]
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag, e_out, ec,
+                       start, sc, k_lo, k_hi):
+    """One anti-diagonal of the backward recursion (unit-stride 1-D views)."""
+    for k in range(e_out.shape[0]):
+        e = (s_up[k] * q_up[k] + s_left[k] * q_left[k]
+             + s_diag[k] * q_diag[k] + start)
+        inside = (k >= k_lo) & (k <= k_hi)
+        # Flushing tiny weights avoids subnormal arithmetic (slow) and
+        # changes E by < 1e-30 (E itself is in [0, 1]).
+        e = e if (inside & (e > 1e-30)) else 0.0
+        e_out[k] = e
+        ec[k] = e * sc
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
+    """Expected alignment E = scale * dR[n-1, m-1] / dD, plus its row/column sums.
+
+    P, p_base, n, m, band: as given to / filled by ``forward_kernel``;
+    scale: (B,) float64 upstream gradient per item (incl. normalisation);
+    E: (B, N, M) output, zero outside [:n_b, :m_b]; rs: (B, N), cs: (B, M)
+    outputs: sum of E over j and over i; work: as in ``forward_kernel``,
+    dtype of E.
+    """
+    n_max = E.shape[1]
+    m_max = E.shape[2]
+    for b in prange(E.shape[0]):
+        nb = n[b]
+        mb = m[b]
+        su, sv, radius = band_radius(nb, mb, band)
+        # Padding of the reused output buffers must read as exact zeros.
+        for i in range(nb):
+            for j in range(mb, m_max):
+                E[b, i, j] = 0.0
+        for i in range(nb, n_max):
+            for j in range(m_max):
+                E[b, i, j] = 0.0
+        for i in range(n_max):
+            rs[b, i] = 0.0
+        for j in range(m_max):
+            cs[b, j] = 0.0
+        e_c = np.zeros(nb + 2)
+        e_1 = np.zeros(nb + 2)  # diagonal d + 1, indexed by p = i + 1
+        e_2 = np.zeros(nb + 2)  # diagonal d + 2
+        last = nb + mb - 2
+        off_1 = p_base[b] + nb * mb  # start of diagonal d + 1 in P
+        off_2 = off_1
+        doff = np.empty(nb + mb - 1, dtype=np.int64)
+        _diagonal_offsets(nb, mb, doff)
+        # E (times scale) in diagonal-major order; written row-major at the end
+        # (scattering each diagonal into E directly misses cache per cell).
+        e_skew = work[get_thread_id()]
+        sc = scale[b]
+        for d in range(last, -1, -1):
+            lo = max(0, d - mb + 1)
+            cnt = min(nb - 1, d) - lo + 1
+            lo_1 = max(0, d - mb + 2)
+            lo_2 = max(0, d - mb + 3)
+            off_0 = off_1 - cnt
+            start = 1.0 if d == last else 0.0
+            # Successors (i+1, j), (i, j+1), (i+1, j+1) and the probability
+            # with which each chose this cell; out-of-range successors have
+            # E == 0 exactly, their P entry is finite (margin / neighbour).
+            s_up = e_1[lo + 2:lo + 2 + cnt]
+            s_left = e_1[lo + 1:lo + 1 + cnt]
+            s_diag = e_2[lo + 2:lo + 2 + cnt]
+            q_up = P[1, off_1 + lo + 1 - lo_1:off_1 + lo + 1 - lo_1 + cnt]
+            q_left = P[2, off_1 + lo - lo_1:off_1 + lo - lo_1 + cnt]
+            q_diag = P[0, off_2 + lo + 1 - lo_2:off_2 + lo + 1 - lo_2 + cnt]
+            e_out = e_c[lo + 1:lo + 1 + cnt]
+            k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
+            _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag,
+                               e_out, e_skew[doff[d]:doff[d] + cnt], start, sc,
+                               k_lo, k_hi)
+            e_c[lo] = 0.0
+            e_c[lo + cnt + 1] = 0.0
+            off_2 = off_1
+            off_1 = off_0
+            e_2, e_1, e_c = e_1, e_c, e_2
+        _unskew(e_skew, nb, mb, doff, E[b], rs[b], cs[b])
