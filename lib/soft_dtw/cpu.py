@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import get_thread_id, njit, prange
 
+from lib.soft_dtw import band
 from lib.soft_dtw.fastmath import exp_nonpos, exp_nonpos_f32, log_1_to_3, log_1_to_3_f32
 
 BIG = 1e30  # stands for +inf in R: inf - inf would give NaN in the soft-min
@@ -37,46 +38,14 @@ def p_margin(n_max: int, m_max: int) -> int:
     return n_max + m_max + 8
 
 
-@njit(inline="always")
-def band_radius(n: int, m: int, band: float) -> tuple:
-    """Per-item band geometry: (scale of i, scale of j, effective radius).
-
-    Both axes are scaled onto the longer one (i * su, j * sv); a cell is in
-    the band when |i * su - j * sv| <= radius. The radius is widened to at
-    least the slope so a warping path from (0, 0) to (n-1, m-1) always exists.
-    ``band < 0`` disables the band.
-    """
-    long_ = max(n, m) - 1
-    su = long_ / (n - 1) if n > 1 else 0.0
-    sv = long_ / (m - 1) if m > 1 else 0.0
-    if band < 0.0:
-        return su, sv, np.inf
-    slope = max(su, sv) if min(n, m) > 1 else float(long_)
-    return su, sv, max(band, slope)
+band_radius = njit(inline="always")(band.band_geometry)
+_band_rows = njit(inline="always")(band.band_rows)
 
 
 @njit(inline="always")
 def band_range(lo: int, cnt: int, d: int, su: float, sv: float, radius: float) -> tuple:
-    """(k_lo, k_hi): the in-band cells of diagonal d are lo + k_lo .. lo + k_hi.
-
-    |i su - j sv| <= radius with j = d - i is |i (su + sv) - d sv| <= radius,
-    an interval of i; computing it once per diagonal keeps the per-cell test
-    to two integer compares.
-    """
-    if radius == np.inf or su + sv == 0.0:
-        return 0, cnt - 1
-    i_lo = int(np.ceil((d * sv - radius) / (su + sv)))
-    i_hi = int(np.floor((d * sv + radius) / (su + sv)))
-    # Settle rounding at the edges with the per-cell predicate itself, so the
-    # band is exactly {|i su - (d - i) sv| <= radius} as documented.
-    while abs((i_lo - 1) * su - (d - i_lo + 1) * sv) <= radius:
-        i_lo -= 1
-    while abs(i_lo * su - (d - i_lo) * sv) > radius and i_lo <= i_hi:
-        i_lo += 1
-    while abs((i_hi + 1) * su - (d - i_hi - 1) * sv) <= radius:
-        i_hi += 1
-    while abs(i_hi * su - (d - i_hi) * sv) > radius and i_hi >= i_lo:
-        i_hi -= 1
+    """(k_lo, k_hi): the in-band cells of diagonal d are lo + k_lo .. lo + k_hi."""
+    i_lo, i_hi = _band_rows(d, su, sv, radius)
     return max(0, i_lo - lo), min(cnt - 1, i_hi - lo)
 
 

@@ -17,37 +17,20 @@ import math
 import numpy as np
 from numba import cuda
 
+from lib.soft_dtw import band
+
 BIG = 1e30  # as cpu.BIG: +inf stand-in that keeps inf - inf out
 THREADS = 256
 
 
-@cuda.jit(device=True, inline=True)
-def _band_geometry(nb, mb, band):
-    """(su, sv, radius) as cpu.band_radius (radius 1e300 = no band)."""
-    long_ = max(nb, mb) - 1
-    su = long_ / (nb - 1) if nb > 1 else 0.0
-    sv = long_ / (mb - 1) if mb > 1 else 0.0
-    if band < 0.0:
-        return su, sv, 1e300
-    slope = max(su, sv) if min(nb, mb) > 1 else float(long_)
-    return su, sv, max(band, slope)
+_band_geometry = cuda.jit(device=True, inline=True)(band.band_geometry)
+_band_rows = cuda.jit(device=True, inline=True)(band.band_rows)
 
 
 @cuda.jit(device=True, inline=True)
 def _i_range(d, su, sv, radius, lo, hi):
     """In-band rows of diagonal d, clipped to [lo, hi] (as cpu.band_range)."""
-    if radius >= 1e300 or su + sv == 0.0:
-        return lo, hi
-    i_lo = int(math.ceil((d * sv - radius) / (su + sv)))
-    i_hi = int(math.floor((d * sv + radius) / (su + sv)))
-    while abs((i_lo - 1) * su - (d - i_lo + 1) * sv) <= radius:
-        i_lo -= 1
-    while abs(i_lo * su - (d - i_lo) * sv) > radius and i_lo <= i_hi:
-        i_lo += 1
-    while abs((i_hi + 1) * su - (d - i_hi - 1) * sv) <= radius:
-        i_hi += 1
-    while abs(i_hi * su - (d - i_hi) * sv) > radius and i_hi >= i_lo:
-        i_hi -= 1
+    i_lo, i_hi = _band_rows(d, su, sv, radius)
     return max(lo, i_lo), min(hi, i_hi)
 
 
