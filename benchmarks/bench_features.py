@@ -47,6 +47,21 @@ def _hubert(arch: str, device: str) -> HubertExtractor:
     return HubertExtractor.from_model(HubertModel(cfg), normalize=arch != "tiny", device=device)
 
 
+def _ppg():
+    """The PPG extractor with random weights (same architecture and cost as a trained one)."""
+    import dataclasses
+    import tempfile
+
+    from lib.corpus.phones import PHONES
+    from lib.features.ppg import PPGConfig, PPGExtractor, PPGNet
+
+    cfg = PPGConfig()
+    path = Path(tempfile.mkdtemp()) / "ppg.pt"
+    torch.save({"state_dict": PPGNet(cfg).state_dict(), "config": dataclasses.asdict(cfg), "phones": list(PHONES),
+                "metrics": {}}, path)
+    return PPGExtractor(path)
+
+
 def _time(fn, wav: np.ndarray, repeats: int, device: str) -> float:
     fn(wav)  # warm-up: JIT, allocator, cuDNN autotune
     best = float("inf")
@@ -83,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record("mfcc", "-", "cpu", mfcc)
     record("mfcc_t2a", "-", "cpu", mfcc_t2a)
+    record("ppg", "conv_random", "cpu", _ppg())
     archs = ["tiny"] + ([] if args.skip_large else ["large_random"])
     for arch in archs:
         ext = _hubert(arch, args.device)
