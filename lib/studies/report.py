@@ -82,8 +82,9 @@ def results_block(results_dir: str | Path) -> str:
     index = pd.read_csv(index_path, keep_default_na=False)
     walls = notebook_walls(results_dir)
     profiles = sorted(set(index["profile"].astype(str)))
-    parts.append(f"**Profile:** {', '.join(profiles)} · **machine:** {index['machine'].iloc[-1]} · "
-                 f"**commit:** {index['git_commit'].iloc[-1]}")
+    commits = ", ".join(sorted(set(index["git_commit"].astype(str))))
+    parts.append(f"**Profile:** {', '.join(profiles)} (per study below) · **machine:** {index['machine'].iloc[-1]} · "
+                 f"**commits:** {commits}")
     if len(walls):
         total = float(pd.to_numeric(walls["wall_s"], errors="coerce").sum())
         parts.append(f"**Wall time** (run_all.py, notebooks that ran): {total / 60:.1f} min — "
@@ -91,6 +92,7 @@ def results_block(results_dir: str | Path) -> str:
     parts += ["", "Scores on org `test_a` (lower is better), mean ± std over seeds (sample std; one seed: no "
                   "spread). \"Beyond seed spread\": |Δmean| > std₁ + std₂.", ""]
     comparisons = []
+    profile_of = dict(zip(index["study"], index["profile"].astype(str)))
     for study in index["study"]:
         summary_path = results_dir / study / "summary.csv"
         if not summary_path.is_file():
@@ -98,7 +100,7 @@ def results_block(results_dir: str | Path) -> str:
         summary = pd.read_csv(summary_path)
         if summary.empty:
             continue
-        parts += [f"#### {study}", "", md_table(arms_table(summary)), ""]
+        parts += [f"#### {study} (profile {profile_of[study]})", "", md_table(arms_table(summary)), ""]
         comp = baseline_comparisons(summary)
         if len(comp):
             comp.insert(0, "study", study)
