@@ -116,6 +116,14 @@ def results_block(results_dir: str | Path) -> str:
             "beyond seed spread": [_spread(x) for x in c["exceeds_seed_spread"]]})
         parts += ["#### Best TTS-augmented arm vs the org-only baseline (paper: 17 % MSE, 14 % DTW)", "",
                   md_table(table), ""]
+    tts_path = results_dir / "07_tts_driven" / "tts_driven.csv"
+    if tts_path.is_file():
+        t = pd.read_csv(tts_path)
+        t["value"] = [stats.format_mean_std(m, s) for m, s in zip(t["mean"], t["std"])]
+        wide = t.pivot_table(index="arm", columns=["metric", "group"], values="value", aggfunc="first", sort=False)
+        wide.columns = [f"{m} · {g}" for m, g in wide.columns]
+        parts += ["#### 07: faces driven by TTS audio, scored against each clip's oracle labels (org: its own labels)",
+                  "", md_table(wide.reset_index()), ""]
     cols = ["study", "profile", "n_runs", "seeds", "best_arm", "best_mse_score", "run_wall_s", "command"]
     parts += ["#### Index (`results/index.csv`)", "", md_table(index[[c for c in cols if c in index.columns]])]
     return "\n".join(parts).rstrip() + "\n"
