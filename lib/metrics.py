@@ -37,7 +37,10 @@ from .io import DataError, atomic_write_text, read_label_csv
 
 log = logging.getLogger(__name__)
 
-METRICS_COLUMNS = ("run_id", "arm", "seed", "split", "metric", "value")
+# One row per (run, test utterance, reference, metric): the schema of every
+# run's metrics.csv. ``reference`` is "labels" or "oracle" (see
+# lib.train.evaluate.test); study tables average over ``utt``.
+METRICS_COLUMNS = ("run_id", "arm", "seed", "split", "speaker", "reference", "utt", "metric", "value")
 
 
 def _check(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,11 +176,14 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     return out[["metric", "value"]]
 
 
-def write_metrics_csv(path: str | Path, rows: Iterable[Mapping]) -> pd.DataFrame:
-    """Append tidy rows (run_id, arm, seed, split, metric, value) to ``path`` atomically.
+def write_metrics_csv(path: str | Path, rows: Iterable[Mapping],
+                      replace: Mapping[str, Iterable] | None = None) -> pd.DataFrame:
+    """Merge tidy rows (``METRICS_COLUMNS``) into ``path`` atomically.
 
-    The existing file is read and rewritten whole through a temporary file, so a
-    crash never leaves a torn CSV. Returns the full table.
+    ``replace``: column -> values; existing rows matching all of them are
+    dropped first (a rerun of the same test replaces its rows instead of
+    doubling them). The file is rewritten whole through a temporary file, so
+    a crash never leaves a torn CSV. Returns the full table.
     """
     path = Path(path)
     new = pd.DataFrame(list(rows))
@@ -187,11 +193,18 @@ def write_metrics_csv(path: str | Path, rows: Iterable[Mapping]) -> pd.DataFrame
     new = new.reindex(columns=list(METRICS_COLUMNS))
     if path.exists():
         try:
-            old = pd.read_csv(path)
+            old = pd.read_csv(path, keep_default_na=False, na_values=["nan", "NaN"],
+                              dtype={"arm": str, "run_id": str})
         except Exception as e:
             raise DataError(path, f"unreadable metrics CSV ({type(e).__name__}: {e})") from None
         if list(old.columns) != list(METRICS_COLUMNS):
             raise DataError(path, f"columns {list(old.columns)} != {list(METRICS_COLUMNS)}")
+        if replace:
+            hit = pd.Series(True, index=old.index)
+            for col, values in replace.items():
+                hit &= old[col].isin(list(values))
+            old = old[~hit]
         new = pd.concat([old, new], ignore_index=True) if len(new) else old
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, new.to_csv(index=False))
     return new

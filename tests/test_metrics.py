@@ -117,14 +117,19 @@ def test_score_and_summarize_and_files(labels, tmp_path):
     assert got == pytest.approx(loop_mse(preds["a10"].astype(np.float32), gts["a10"]), rel=1e-5)
 
 
-def test_write_metrics_csv_appends(tmp_path):
+def test_write_metrics_csv_appends_and_replaces(tmp_path):
     path = tmp_path / "run" / "metrics.csv"
-    row = dict(run_id="r1", arm="baseline", seed=0, split="test_a", metric="mse_score", value=0.5)
+    row = dict(run_id="r1", arm="baseline", seed=0, split="test_a", speaker="org",
+               reference="labels", utt="a1", metric="mse_score", value=0.5)
     metrics.write_metrics_csv(path, [row])
-    metrics.write_metrics_csv(path, [{**row, "seed": 1, "value": 0.25}])
+    metrics.write_metrics_csv(path, [{**row, "speaker": "tts1", "value": 0.25}])
     df = pd.read_csv(path)
     assert list(df.columns) == list(metrics.METRICS_COLUMNS)
-    assert df.seed.tolist() == [0, 1] and df.value.tolist() == [0.5, 0.25]
+    assert df.speaker.tolist() == ["org", "tts1"] and df.value.tolist() == [0.5, 0.25]
+    # A rerun of org's test replaces org's rows only.
+    metrics.write_metrics_csv(path, [{**row, "value": 0.125}], replace={"split": ["test_a"], "speaker": ["org"]})
+    df = pd.read_csv(path)
+    assert sorted(zip(df.speaker, df.value)) == [("org", 0.125), ("tts1", 0.25)]
     assert [p.name for p in path.parent.iterdir()] == ["metrics.csv"]  # no temp files left
     with pytest.raises(ValueError):
         metrics.write_metrics_csv(path, [{"metric": "x", "value": 1.0}])

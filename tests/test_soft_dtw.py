@@ -177,6 +177,24 @@ def test_float32_path_agrees_with_float64_at_small_gamma():
     assert (g32 - g64).abs().max() <= 2e-3 * g64.abs().max()
 
 
+def test_float32_path_with_tied_predecessors():
+    """Piecewise-constant curves give many exactly equal costs, so the float32
+    kernel's assignment of its two exponentials to directions meets ties and
+    every ordering of the three predecessors; it must agree with float64."""
+    g = torch.Generator().manual_seed(21)
+    x = (torch.randint(0, 3, (2, 30, 4), generator=g) * 0.5).double()
+    y = (torch.randint(0, 3, (2, 25, 4), generator=g) * 0.5).double()
+    out = {}
+    for dtype in (torch.float64, torch.float32):
+        xd = x.to(dtype).requires_grad_()
+        v = soft_dtw(xd, y.to(dtype), gamma=0.1)
+        (gx,) = torch.autograd.grad(v.sum(), xd)
+        out[dtype] = (v.double(), gx.double())
+    (v64, g64), (v32, g32) = out[torch.float64], out[torch.float32]
+    torch.testing.assert_close(v32, v64, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(g32, g64, rtol=1e-4, atol=1e-5)
+
+
 def test_exact_weight_grad_flag():
     x = smooth_batch(2, 8, 4, seed=13).requires_grad_()
     y = smooth_batch(2, 8, 4, seed=14)

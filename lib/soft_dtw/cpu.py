@@ -81,32 +81,65 @@ def _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
-                          k_lo, k_hi, gamma):
+                          k_lo, k_hi, gamma, t_b, t_c, r_min):
     """As ``_forward_diagonal`` for float32 inputs: R stays float64, the
-    exponentials, their sum and its log are float32 (twice the vector width).
+    exponentials, their sum and its log are float32.
 
-    Accuracy: the exponent t = (rmin - r) / gamma is formed in float64, so
-    only float32 rounding of t (<= 5e-6 relative at t = -80, <= 3e-7 where
-    the term matters) and of exp/log (~1e-7) enter; the log is multiplied by
+    Three passes over the diagonal, so the transcendental part is a loop of
+    float32 operations only (8 lanes with AVX2 instead of 4 when one loop
+    mixes float64 and float32); t_b, t_c (float32) and r_min (float64) are
+    scratch of at least the diagonal's length.
+
+    Two exponentials per cell, not three: the smallest predecessor's term is
+    exp(0) = 1. With a = min(r0, r1), b = max(r0, r1), m = min(a, r2) and
+    c = max(a, r2), the other two are b and c; which direction each belongs
+    to follows from the comparisons r0 <= r1 and a <= r2 (ties give equal
+    terms, so either assignment is exact).
+
+    Accuracy: the exponent t = (m - r) / gamma is formed in float64, so only
+    float32 rounding of t (<= 5e-6 relative at t = -80, <= 3e-7 where the
+    term matters) and of exp/log (~1e-7) enter; the log is multiplied by
     gamma before it meets R. The probabilities are float32 outputs anyway.
     """
     inv_gamma = 1.0 / gamma
-    for k in range(dd.shape[0]):
+    one = np.float32(1.0)
+    cnt = dd.shape[0]
+    for k in range(cnt):  # float64: the minimum and the two exponent arguments
         r0 = a_diag[k]
         r1 = a_up[k]
         r2 = a_left[k]
-        rmin = min(r0, min(r1, r2))
-        e0 = exp_nonpos_f32(np.float32((rmin - r0) * inv_gamma))
-        e1 = exp_nonpos_f32(np.float32((rmin - r1) * inv_gamma))
-        e2 = exp_nonpos_f32(np.float32((rmin - r2) * inv_gamma))
-        s = e0 + e1 + e2
-        inv_s = np.float32(1.0) / s
-        r = dd[k] + rmin - gamma * log_1_to_3_f32(s)
+        a = min(r0, r1)
+        m = min(a, r2)
+        r_min[k] = m
+        t_b[k] = np.float32((m - max(r0, r1)) * inv_gamma)
+        t_c[k] = np.float32((m - max(a, r2)) * inv_gamma)
+    for k in range(cnt):  # float32 only; p_diag/p_left hold temporaries
+        e_b = exp_nonpos_f32(t_b[k])
+        e_c = exp_nonpos_f32(t_c[k])
+        s = one + e_b + e_c
+        inv_s = one / s
+        t_b[k] = e_b * inv_s
+        t_c[k] = e_c * inv_s
+        p_left[k] = inv_s  # probability of the minimum
+        p_diag[k] = log_1_to_3_f32(s)
+    for k in range(cnt):  # R and the probabilities by direction
+        r0 = a_diag[k]
+        r1 = a_up[k]
+        first_01 = r0 <= r1
+        a_is_min = min(r0, r1) <= a_left[k]
+        p_b = t_b[k]
+        p_c = t_c[k]
+        p_m = p_left[k]
+        p_a = p_m if a_is_min else p_c
+        p2 = p_c if a_is_min else p_m
+        p0 = p_a if first_01 else p_b
+        p1 = p_b if first_01 else p_a
+        r = dd[k] + r_min[k] - gamma * p_diag[k]
         inside = (k >= k_lo) & (k <= k_hi)
         r_out[k] = r if inside else BIG
-        p_diag[k] = e0 * inv_s if inside else np.float32(0.0)
-        p_up[k] = e1 * inv_s if inside else np.float32(0.0)
-        p_left[k] = e2 * inv_s if inside else np.float32(0.0)
+        p_diag[k] = p0 if inside else np.float32(0.0)
+        p_up[k] = p1 if inside else np.float32(0.0)
+        p_left[k] = p2 if inside else np.float32(0.0)
 
 
 @njit(cache=True)
@@ -170,6 +203,9 @@ def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
         r_m1 = np.full(nb + 2, BIG)
         r_c = np.full(nb + 2, BIG)
         r_m2[0] = 0.0  # R[-1, -1] = 0: the start of every path
+        t_b = np.empty(nb + 1, dtype=P.dtype)  # scratch of _forward_diagonal_f32
+        t_c = np.empty(nb + 1, dtype=P.dtype)
+        r_min = np.empty(nb + 1)
         doff = np.empty(nb + mb - 1, dtype=np.int64)
         _diagonal_offsets(nb, mb, doff)
         d_skew = work[get_thread_id()]
@@ -190,7 +226,8 @@ def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
             p_left = P[2, off:off + cnt]
             if fast:
                 _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag,
-                                      p_up, p_left, k_lo, k_hi, gamma)
+                                      p_up, p_left, k_lo, k_hi, gamma,
+                                      t_b[:cnt], t_c[:cnt], r_min[:cnt])
             else:
                 _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag,
                                   p_up, p_left, k_lo, k_hi, gamma)

@@ -108,32 +108,46 @@ _F_1_5 = np.float32(1.5)
 _F_ZERO = np.float32(0.0)
 _F_TWO = np.float32(2.0)
 _F_EXP_C = tuple(np.float32(1.0 / math.factorial(i)) for i in range(8))
+_F_ROUND = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer
+_F_ROUND_BITS = 0x4B400000  # bit pattern of 1.5 * 2**23
 _F_LOG_C = tuple(np.float32(1.0 / (2 * i + 1)) for i in range(6))
 
 
 @intrinsic
-def _bits_as_float32(typingctx, bits):
-    """Reinterpret the low 32 bits of an integer as float32 (LLVM bitcast).
+def _pow2_of_rounded(typingctx, kf):
+    """2**k from kf = k + 1.5 * 2**23 (float32, k an integer in [-126, 127]).
 
-    Numba widens int32 arithmetic to int64, hence the truncation.
+    Adding 1.5 * 2**23 to a float32 of magnitude < 2**22 rounds it to an
+    integer and leaves that integer in the low mantissa bits, so the
+    exponent field of 2**k (k + 127) is plain int32 arithmetic on the bits.
+    Why not float -> int64 -> bits: AVX2 has no vector float -> int64
+    conversion, and one such op in the loop made LLVM run the whole
+    anti-diagonal loop 4 lanes wide (8 with this version).
     """
-    if not isinstance(bits, types.Integer):
+    if kf != types.float32:
         return None
 
     def codegen(context, builder, signature, args):
-        low = args[0]
-        if bits.bitwidth > 32:
-            low = builder.trunc(low, ir.IntType(32))
-        return builder.bitcast(low, ir.FloatType())
+        i32 = ir.IntType(32)
+        bits = builder.bitcast(args[0], i32)
+        biased = builder.add(bits, ir.Constant(i32, 127 - _F_ROUND_BITS))
+        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
 
-    return types.float32(bits), codegen
+    return types.float32(kf), codegen
 
 
 @njit(inline="always")
 def exp_nonpos_f32(t):
-    """float32 exp(t) for t <= 0 (clamped at -80); relative error ~2e-7."""
-    t = max(t, _F_MIN_ARG)
-    k = np.float32(math.floor(t * _F_LOG2E + _F_HALF))
+    """float32 exp(t) for t <= 0 (clamped at -80); relative error ~2e-7.
+
+    Only float32 and int32 operations, so a loop calling it vectorises at
+    the full float32 width.
+    """
+    # (the cast is a no-op for float32 callers; it lets the kernel's float32
+    # branch type-check when numba compiles it for float64 buffers)
+    t = np.float32(max(t, _F_MIN_ARG))
+    kf = t * _F_LOG2E + _F_ROUND  # k = round(t / ln 2), held in kf's mantissa
+    k = kf - _F_ROUND
     f = (t - k * _F_LN2_HI) - k * _F_LN2_LO
     c = _F_EXP_C
     p = c[7]
@@ -144,8 +158,7 @@ def exp_nonpos_f32(t):
     p = p * f + c[2]
     p = p * f + c[1]
     p = p * f + c[0]
-    scale = _bits_as_float32((np.int64(k) + 127) << 23)
-    return p * scale
+    return p * _pow2_of_rounded(kf)
 
 
 @njit(inline="always")

@@ -32,12 +32,14 @@ import pandas as pd
 
 from ..config import LossConfig, ModelConfig, TrainConfig
 from ..io import atomic_write_text
+from ..metrics import METRICS_COLUMNS
 from ..paths import REPO_ROOT, RESULTS_DIR
 from .arms import Arm, arm_configs
 from .profiles import StudyProfile
 
 RUNS_DIR = RESULTS_DIR / "runs"
-METRIC_COLUMNS = ("run_id", "arm", "seed", "split", "speaker", "reference", "metric", "value")
+# A study table: a run's metrics.csv (lib.metrics.METRICS_COLUMNS) averaged over utterances.
+METRIC_COLUMNS = tuple(c for c in METRICS_COLUMNS if c != "utt")
 CURVE_COLUMNS = ("run_id", "arm", "seed", "step", "epoch", "split", "metric", "value")
 # Fields that change where or how visibly a run happens, never its numbers.
 KEY_FREE_FIELDS = ("name", "output_path", "progress", "device")

@@ -16,14 +16,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import AUDIO_SAMPLE_RATE_HZ, ModelConfig, TrainConfig, config_from_dict, label_frames
-from ..io import DataError, atomic_write_text, audio_duration_s, read_audio, write_label_csv
+from ..io import DataError, audio_duration_s, read_audio, write_label_csv
 from ..layout import Corpus
-from ..metrics import score_pair
+from ..metrics import METRICS_COLUMNS, score_pair, write_metrics_csv
 from ..model import TalkingFaceModel
 from .loop import pick_device
 from .state import CURVE_COLUMNS, find_checkpoint, load_checkpoint, read_run_config, run_dir_of
 
-METRIC_KEYS = ("run_id", "arm", "seed", "split", "speaker", "reference", "utt", "metric", "value")
 
 
 def load_model(checkpoint: str | Path, device: str | torch.device | None = None) -> tuple[TalkingFaceModel, dict]:
@@ -119,15 +118,8 @@ def test(cfg: TrainConfig, split: str = "test_a", speakers: Sequence[str] = ("or
             for metric, value in score_pair(pred, gt, corpus.channels).items():
                 rows.append({"run_id": cfg.name, "arm": arm, "seed": ck["configs"]["train"]["seed"], "split": split,
                              "speaker": spk, "reference": ref, "utt": utt, "metric": metric, "value": value})
-    new = pd.DataFrame(rows, columns=list(METRIC_KEYS))
-    path = run_dir / "metrics.csv"
-    if path.is_file():
-        old = pd.read_csv(path, keep_default_na=False, dtype={"arm": str})
-        keep = ~((old["split"] == split) & old["speaker"].isin(speakers))
-        new_all = pd.concat([old[keep], new], ignore_index=True)
-    else:
-        new_all = new
-    atomic_write_text(path, new_all.to_csv(index=False))
+    new = pd.DataFrame(rows, columns=list(METRICS_COLUMNS))
+    write_metrics_csv(run_dir / "metrics.csv", rows, replace={"split": [split], "speaker": speakers})
     if bad:
         new.attrs["bad_files"] = [str(e) for e in bad]
         for e in bad:
