@@ -150,32 +150,45 @@ def _diagonal_offsets(nb, mb, doff):
         doff[d] = doff[d - 1] + min(nb - 1, d - 1) - max(0, d - mb) + 1
 
 
+@njit(cache=True)
+def _diagonal_bases(nb, mb, doff, base):
+    """base[d] = doff[d] - lo(d): cell (i, d - i) sits at base[d] + i in the
+    diagonal-major layout (lo(d) = max(0, d - mb + 1), its first row)."""
+    for d in range(nb + mb - 1):
+        base[d] = doff[d] - max(0, d - mb + 1)
+
+
 @njit(cache=True, error_model="numpy")
-def _skew_costs(XYb, xx_b, yy_b, nb, mb, doff, out):
+def _skew_costs(XYb, xx_b, yy_b, nb, mb, base, out):
     """Frame costs of one item in diagonal-major order (same layout as P).
 
     D[i, j] = max(xx[i] + yy[j] - 2 XY[i, j], 0) from the batched product
     XY = x w y^T (torch/BLAS) and the weighted squared norms; finishing the
     expansion here saves two passes over (B, N, M) in torch. Reading XY row by
-    row streams from memory; the scattered writes land in a per-thread scratch
-    that stays in L2 (gathering diagonals straight from a row-major matrix
-    touches a new cache line per cell: 2x slower here).
+    row streams from memory (reading it along diagonals defeats the hardware
+    prefetcher: 2x slower here); the scattered writes land in a per-thread
+    scratch that stays in L2. Indexing through ``base[i + j] + i`` (a
+    contiguous load per row) instead of recomputing lo(d) per cell halves
+    the cost of this pass.
     """
     for i in range(nb):
+        xi = xx_b[i]
+        row = XYb[i]
+        bases = base[i:i + mb]
         for j in range(mb):
-            d = i + j
-            out[doff[d] + i - max(0, d - mb + 1)] = max(xx_b[i] + yy_b[j] - 2.0 * XYb[i, j], 0.0)
+            out[bases[j] + i] = max(xi + yy_b[j] - 2.0 * row[j], 0.0)
 
 
 @njit(cache=True, error_model="numpy")
-def _unskew(src, nb, mb, doff, Eb, rs_b, cs_b):
+def _unskew(src, nb, mb, base, Eb, rs_b, cs_b):
     """Diagonal-major ``src`` -> row-major Eb[:nb, :mb], with row/column sums."""
     for i in range(nb):
+        bases = base[i:i + mb]
+        row = Eb[i]
         acc = 0.0
         for j in range(mb):
-            d = i + j
-            v = src[doff[d] + i - max(0, d - mb + 1)]
-            Eb[i, j] = v
+            v = src[bases[j] + i]
+            row[j] = v
             acc += v
             cs_b[j] += v
         rs_b[i] = acc
@@ -208,8 +221,10 @@ def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
         r_min = np.empty(nb + 1)
         doff = np.empty(nb + mb - 1, dtype=np.int64)
         _diagonal_offsets(nb, mb, doff)
+        base = np.empty(nb + mb - 1, dtype=np.int64)
+        _diagonal_bases(nb, mb, doff, base)
         d_skew = work[get_thread_id()]
-        _skew_costs(XY[b], xx[b], yy[b], nb, mb, doff, d_skew)
+        _skew_costs(XY[b], xx[b], yy[b], nb, mb, base, d_skew)
         off = p_base[b]
         for d in range(nb + mb - 1):
             lo = max(0, d - mb + 1)
@@ -319,4 +334,6 @@ def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
             off_2 = off_1
             off_1 = off_0
             e_2, e_1, e_c = e_1, e_c, e_2
-        _unskew(e_skew, nb, mb, doff, E[b], rs[b], cs[b])
+        base = np.empty(nb + mb - 1, dtype=np.int64)
+        _diagonal_bases(nb, mb, doff, base)
+        _unskew(e_skew, nb, mb, base, E[b], rs[b], cs[b])
