@@ -134,12 +134,29 @@ def _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
         p2 = p_c if a_is_min else p_m
         p0 = p_a if first_01 else p_b
         p1 = p_b if first_01 else p_a
-        r = dd[k] + r_min[k] - gamma * p_diag[k]
-        inside = (k >= k_lo) & (k <= k_hi)
-        r_out[k] = r if inside else BIG
-        p_diag[k] = p0 if inside else np.float32(0.0)
-        p_up[k] = p1 if inside else np.float32(0.0)
-        p_left[k] = p2 if inside else np.float32(0.0)
+        r_out[k] = dd[k] + r_min[k] - gamma * p_diag[k]
+        p_diag[k] = p0
+        p_up[k] = p1
+        p_left[k] = p2
+    _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi)
+
+
+@njit(inline="always")
+def _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi):
+    """Cells of a diagonal outside the Sakoe-Chiba band [k_lo, k_hi]: R = +inf
+    (BIG), probabilities 0. Separate from the main loops, which then carry no
+    per-cell band test (most diagonals have no cell outside)."""
+    cnt = r_out.shape[0]
+    for k in range(min(max(k_lo, 0), cnt)):
+        r_out[k] = BIG
+        p_diag[k] = 0.0
+        p_up[k] = 0.0
+        p_left[k] = 0.0
+    for k in range(max(k_hi + 1, 0), cnt):
+        r_out[k] = BIG
+        p_diag[k] = 0.0
+        p_up[k] = 0.0
+        p_left[k] = 0.0
 
 
 @njit(cache=True)

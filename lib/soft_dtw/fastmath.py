@@ -107,10 +107,12 @@ _F_ONE = np.float32(1.0)
 _F_1_5 = np.float32(1.5)
 _F_ZERO = np.float32(0.0)
 _F_TWO = np.float32(2.0)
-_F_EXP_C = tuple(np.float32(1.0 / math.factorial(i)) for i in range(8))
+# Taylor degree 6 for exp on |f| <= ln2/2 (truncation 1.7e-7 relative) and
+# the atanh series to z**9 for log (4e-9): each a few float32 ulps at most.
+_F_EXP_C = tuple(np.float32(1.0 / math.factorial(i)) for i in range(7))
 _F_ROUND = np.float32(12582912.0)  # 1.5 * 2**23: adding it rounds to an integer
 _F_ROUND_BITS = 0x4B400000  # bit pattern of 1.5 * 2**23
-_F_LOG_C = tuple(np.float32(1.0 / (2 * i + 1)) for i in range(6))
+_F_LOG_C = tuple(np.float32(1.0 / (2 * i + 1)) for i in range(5))
 
 
 @intrinsic
@@ -138,7 +140,7 @@ def _pow2_of_rounded(typingctx, kf):
 
 @njit(inline="always")
 def exp_nonpos_f32(t):
-    """float32 exp(t) for t <= 0 (clamped at -80); relative error ~2e-7.
+    """float32 exp(t) for t <= 0 (clamped at -80); relative error ~3e-7.
 
     Only float32 and int32 operations, so a loop calling it vectorises at
     the full float32 width.
@@ -150,8 +152,7 @@ def exp_nonpos_f32(t):
     k = kf - _F_ROUND
     f = (t - k * _F_LN2_HI) - k * _F_LN2_LO
     c = _F_EXP_C
-    p = c[7]
-    p = p * f + c[6]
+    p = c[6]
     p = p * f + c[5]
     p = p * f + c[4]
     p = p * f + c[3]
@@ -170,8 +171,7 @@ def log_1_to_3_f32(s):
     z = (s2 - _F_ONE) / (s2 + _F_ONE)
     z2 = z * z
     c = _F_LOG_C
-    q = c[5]
-    q = q * z2 + c[4]
+    q = c[4]
     q = q * z2 + c[3]
     q = q * z2 + c[2]
     q = q * z2 + c[1]
