@@ -273,15 +273,20 @@ def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag, e_out, ec,
-                       start, sc, k_lo, k_hi):
-    """One anti-diagonal of the backward recursion (unit-stride 1-D views)."""
+                       start, sc, tiny, zero, k_lo, k_hi):
+    """One anti-diagonal of the backward recursion (unit-stride 1-D views).
+
+    All arrays and the scalars start, sc, tiny, zero share the dtype of P
+    (float32 for float32 inputs: a loop of one width vectorises twice as
+    wide; E is a float32 output then anyway).
+    """
     for k in range(e_out.shape[0]):
         e = (s_up[k] * q_up[k] + s_left[k] * q_left[k]
              + s_diag[k] * q_diag[k] + start)
         inside = (k >= k_lo) & (k <= k_hi)
         # Flushing tiny weights avoids subnormal arithmetic (slow) and
         # changes E by < 1e-30 (E itself is in [0, 1]).
-        e = e if (inside & (e > 1e-30)) else 0.0
+        e = e if (inside & (e > tiny)) else zero
         e_out[k] = e
         ec[k] = e * sc
 
@@ -313,9 +318,15 @@ def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
             rs[b, i] = 0.0
         for j in range(m_max):
             cs[b, j] = 0.0
-        e_c = np.zeros(nb + 2)
-        e_1 = np.zeros(nb + 2)  # diagonal d + 1, indexed by p = i + 1
-        e_2 = np.zeros(nb + 2)  # diagonal d + 2
+        e_c = np.zeros(nb + 2, dtype=P.dtype)
+        e_1 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 1, indexed by p = i + 1
+        e_2 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 2
+        # Scalars in P's dtype (a float64 literal would widen the loop).
+        consts = np.empty(4, dtype=P.dtype)
+        consts[0] = 1.0  # start: dR/dR at the last cell
+        consts[1] = scale[b]
+        consts[2] = 1e-30
+        consts[3] = 0.0
         last = nb + mb - 2
         off_1 = p_base[b] + nb * mb  # start of diagonal d + 1 in P
         off_2 = off_1
@@ -324,14 +335,13 @@ def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
         # E (times scale) in diagonal-major order; written row-major at the end
         # (scattering each diagonal into E directly misses cache per cell).
         e_skew = work[get_thread_id()]
-        sc = scale[b]
         for d in range(last, -1, -1):
             lo = max(0, d - mb + 1)
             cnt = min(nb - 1, d) - lo + 1
             lo_1 = max(0, d - mb + 2)
             lo_2 = max(0, d - mb + 3)
             off_0 = off_1 - cnt
-            start = 1.0 if d == last else 0.0
+            start = consts[0] if d == last else consts[3]
             # Successors (i+1, j), (i, j+1), (i+1, j+1) and the probability
             # with which each chose this cell; out-of-range successors have
             # E == 0 exactly, their P entry is finite (margin / neighbour).
@@ -344,8 +354,8 @@ def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
             e_out = e_c[lo + 1:lo + 1 + cnt]
             k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
             _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag,
-                               e_out, e_skew[doff[d]:doff[d] + cnt], start, sc,
-                               k_lo, k_hi)
+                               e_out, e_skew[doff[d]:doff[d] + cnt], start, consts[1],
+                               consts[2], consts[3], k_lo, k_hi)
             e_c[lo] = 0.0
             e_c[lo + cnt + 1] = 0.0
             off_2 = off_1
