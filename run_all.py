@@ -15,6 +15,7 @@ import argparse
 import ast
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -137,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
     ap.add_argument("--force", action="store_true", help="rerun even if up to date")
+    ap.add_argument("--results-dir", type=Path, default=None,
+                    help="write executed notebooks and results here instead of results/")
     a = ap.parse_args(argv)
+    if a.results_dir is not None:
+        global RESULTS
+        RESULTS = a.results_dir.resolve()
+        os.environ["T2A_RESULTS_DIR"] = str(RESULTS)  # read by lib.paths in the notebook kernels
     return run(a.profile, a.only, a.force)
 
 

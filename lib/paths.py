@@ -2,11 +2,15 @@
 (papermill runs notebooks with notebooks/ as cwd; scripts run from the root)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
-RESULTS_DIR = REPO_ROOT / "results"
+# Results go to results/ unless T2A_RESULTS_DIR names another folder (set by
+# ``run_all.py --results-dir``; the tests use it so they never touch results/).
+RESULTS_ENV = "T2A_RESULTS_DIR"
+RESULTS_DIR = Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results").resolve()
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
 # Real sample data in the original layout, shipped beside the project (never copied in).

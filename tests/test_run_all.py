@@ -44,16 +44,20 @@ def test_committed_notebooks_are_clean():
                 assert not c.get("outputs") and c.get("execution_count") is None, f"{p.name}: outputs not stripped"
 
 
-def test_run_notebook_00_tiny_then_skip(t2a_demo):
+def test_run_notebook_00_tiny_then_skip(t2a_demo, tmp_path):
     # Without a built corpus, notebook 00 reads the shared sample data (its default root).
-    cmd = [sys.executable, str(REPO / "run_all.py"), "--profile", "tiny", "--only", "00"]
+    # --results-dir keeps the committed results/ untouched.
+    cmd = [sys.executable, str(REPO / "run_all.py"), "--profile", "tiny", "--only", "00",
+           "--results-dir", str(tmp_path / "results")]
+    before = (REPO / "results/00_inspect_data/00_inspect_data.ipynb").read_bytes()
     first = subprocess.run(cmd + ["--force"], capture_output=True, text=True, cwd=REPO)
     assert first.returncode == 0, first.stdout + first.stderr
-    out = REPO / "results/00_inspect_data"
+    out = tmp_path / "results/00_inspect_data"
     assert (out / "00_inspect_data.ipynb").is_file() and (out / "summary.csv").is_file()
     assert (out / "utterance.png").stat().st_size > 10_000
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0 and "skip  00_inspect_data" in again.stdout
+    assert (REPO / "results/00_inspect_data/00_inspect_data.ipynb").read_bytes() == before
 
 
 def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
