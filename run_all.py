@@ -22,7 +22,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
 NOTEBOOKS = REPO / "notebooks"
-RESULTS = REPO / "results"
+# Same rule as lib.paths: T2A_RESULTS_DIR, when set, replaces results/.
+RESULTS_ENV = "T2A_RESULTS_DIR"
+RESULTS = Path(os.environ.get(RESULTS_ENV) or REPO / "results").resolve()
 PROFILES = ("tiny", "quick", "default", "paper")
 STATE_FILE = ".run_state.json"
 
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.results_dir is not None:
         global RESULTS
         RESULTS = a.results_dir.resolve()
-        os.environ["T2A_RESULTS_DIR"] = str(RESULTS)  # read by lib.paths in the notebook kernels
+        os.environ[RESULTS_ENV] = str(RESULTS)  # read by lib.paths in the notebook kernels
     return run(a.profile, a.only, a.force)
 
 

@@ -118,7 +118,6 @@ def worker(method: str, B: int, N: int, M: int, C: int, reps: int, items: int, n
         fn(x, y).sum().backward()
         times.append(time.perf_counter() - t0)
     peak_mb = (_mem_kb("VmHWM") - rss0) / 1024
-    cells_per_s = timed_b * N * M / float(np.median(times))  # this process alone
     # agreement run (float64, first two items, larger gamma)
     fn64 = _loss_fn(method, GAMMA_CHECK)
     x64 = _data(B, N, C, 2, torch.float64)[:2].requires_grad_()
@@ -126,8 +125,7 @@ def worker(method: str, B: int, N: int, M: int, C: int, reps: int, items: int, n
     v = fn64(x64, y64)
     (g,) = torch.autograd.grad(v.sum(), x64)
     np.savez(npz, value=v.detach().numpy(), grad=g.numpy())
-    print(json.dumps({"cells_per_s": cells_per_s, "peak_mem_mb": peak_mb, "timed_items": timed_b,
-                      "times_s": times}))
+    print(json.dumps({"times_s": times, "peak_mem_mb": peak_mb, "timed_items": timed_b}))
 
 
 def run_one(method: str, shape: tuple, reps: int, items: int, tmp: str, threads: str) -> dict:
@@ -181,13 +179,12 @@ def main(argv: list[str] | None = None) -> int:
                             res[m]["peak_mem_mb"] = max(res[m]["peak_mem_mb"], one["peak_mem_mb"])
                         else:
                             res[m] = one
+                B, N, M, C = shape
                 for m in METHODS:
-                    B, N, M, C = shape
                     res[m]["cells_per_s"] = res[m]["timed_items"] * N * M / float(np.median(res[m]["times_s"]))
                 ref = res["ours"]["arrays"]
                 for m in METHODS:
                     a = res[m]["arrays"]
-                    B, N, M, C = shape
                     rows.append(dict(method=m, B=B, N=N, M=M, C=C, threads=threads,
                                      cells_per_s=round(res[m]["cells_per_s"]),
                                      peak_mem_mb=round(res[m]["peak_mem_mb"], 1),

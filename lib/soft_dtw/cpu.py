@@ -49,6 +49,24 @@ def band_range(lo: int, cnt: int, d: int, su: float, sv: float, radius: float) -
     return max(0, i_lo - lo), min(cnt - 1, i_hi - lo)
 
 
+@njit(inline="always")
+def _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi):
+    """Cells of a diagonal outside the Sakoe-Chiba band [k_lo, k_hi]: R = +inf
+    (BIG), probabilities 0. Separate from the main loops, which then carry no
+    per-cell band test (most diagonals have no cell outside)."""
+    cnt = r_out.shape[0]
+    for k in range(min(max(k_lo, 0), cnt)):
+        r_out[k] = BIG
+        p_diag[k] = 0.0
+        p_up[k] = 0.0
+        p_left[k] = 0.0
+    for k in range(max(k_hi + 1, 0), cnt):
+        r_out[k] = BIG
+        p_diag[k] = 0.0
+        p_up[k] = 0.0
+        p_left[k] = 0.0
+
+
 # fastmath "contract" only: lets LLVM fuse a*b+c into FMAs (2x here); no
 # reassociation, so results stay deterministic and NaN/inf semantics intact.
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -71,12 +89,11 @@ def _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
         e2 = exp_nonpos((rmin - r2) * inv_gamma)
         s = e0 + e1 + e2
         inv_s = 1.0 / s
-        r = dd[k] + rmin - gamma * log_1_to_3(s)
-        inside = (k >= k_lo) & (k <= k_hi)
-        r_out[k] = r if inside else BIG
-        p_diag[k] = e0 * inv_s if inside else 0.0
-        p_up[k] = e1 * inv_s if inside else 0.0
-        p_left[k] = e2 * inv_s if inside else 0.0
+        r_out[k] = dd[k] + rmin - gamma * log_1_to_3(s)
+        p_diag[k] = e0 * inv_s
+        p_up[k] = e1 * inv_s
+        p_left[k] = e2 * inv_s
+    _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -139,24 +156,6 @@ def _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag, p_up, p_left,
         p_up[k] = p1
         p_left[k] = p2
     _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi)
-
-
-@njit(inline="always")
-def _outside_band(r_out, p_diag, p_up, p_left, k_lo, k_hi):
-    """Cells of a diagonal outside the Sakoe-Chiba band [k_lo, k_hi]: R = +inf
-    (BIG), probabilities 0. Separate from the main loops, which then carry no
-    per-cell band test (most diagonals have no cell outside)."""
-    cnt = r_out.shape[0]
-    for k in range(min(max(k_lo, 0), cnt)):
-        r_out[k] = BIG
-        p_diag[k] = 0.0
-        p_up[k] = 0.0
-        p_left[k] = 0.0
-    for k in range(max(k_hi + 1, 0), cnt):
-        r_out[k] = BIG
-        p_diag[k] = 0.0
-        p_up[k] = 0.0
-        p_left[k] = 0.0
 
 
 @njit(cache=True)
