@@ -6,6 +6,9 @@ locations with a capital first letter, as Live Link Face writes them.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 # Eye blendshapes of ARKit, in Live Link Face CSV order.
@@ -84,3 +87,76 @@ def channel_index(channels: Sequence[str], names: Sequence[str]) -> list[int]:
     if missing:
         raise KeyError(f"channels not in set: {missing}")
     return [pos[n] for n in names]
+
+
+# ---------------------------------------------------------------- face format
+FACE_JSON = "face.json"  # <corpus root>/face.json: the corpus's face format
+COMMON_FPS = (24, 25, 30, 50, 60)  # frame rates rigs and capture apps commonly key at
+
+
+@dataclass(frozen=True)
+class FaceFormat:
+    """The face format of a corpus: channel names (in column order) and frame rate.
+
+    One value carried from the corpus (``<root>/face.json``) into every
+    checkpoint, prediction, metric and video, so no module below the corpus
+    reader needs to assume 37 channels or 25 fps. ``channel_set`` keeps the set
+    name when the channels came from one (``t2a37``), for readable configs.
+    """
+
+    channels: tuple[str, ...]
+    face_fps: int
+    # Display only: two formats with the same names and fps are equal.
+    channel_set: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", get_channels(list(self.channels)))
+        if int(self.face_fps) != self.face_fps or self.face_fps <= 0:
+            raise ValueError(f"face_fps must be a positive integer, got {self.face_fps!r}")
+        object.__setattr__(self, "face_fps", int(self.face_fps))
+
+    @classmethod
+    def make(cls, channels: str | Sequence[str] = DEFAULT_CHANNEL_SET, face_fps: int = 25) -> "FaceFormat":
+        """From a set name or a list of names, and a frame rate."""
+        return cls(get_channels(channels), face_fps, channels if isinstance(channels, str) else None)
+
+    @property
+    def n_channels(self) -> int:
+        return len(self.channels)
+
+    def to_dict(self) -> dict:
+        """JSON form (the set name when there is one, else the list of names)."""
+        return {"face_fps": self.face_fps,
+                "channels": self.channel_set if self.channel_set else list(self.channels)}
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "<dict>") -> "FaceFormat":
+        unknown = sorted(set(raw) - {"face_fps", "channels"})
+        if unknown:
+            raise ValueError(f"{source}: unknown face-format keys {unknown} (known: face_fps, channels)")
+        try:
+            return cls.make(raw.get("channels", DEFAULT_CHANNEL_SET), raw.get("face_fps", 25))
+        except ValueError as e:
+            raise ValueError(f"{source}: {e}") from None
+
+    @classmethod
+    def of_corpus(cls, root: str | Path) -> "FaceFormat":
+        """``<root>/face.json`` when present; else the original's format (t2a37 at 25 fps)."""
+        path = Path(root) / FACE_JSON
+        if not path.is_file():
+            return cls.make()
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: cannot read face format ({e})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: expected a JSON object with face_fps and channels")
+        return cls.from_dict(raw, source=str(path))
+
+    def save(self, root: str | Path) -> Path:
+        """Write ``<root>/face.json`` (atomically)."""
+        from .io import atomic_write_text
+
+        path = Path(root) / FACE_JSON
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=1) + "\n")
+        return path
