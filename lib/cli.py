@@ -20,6 +20,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("lib.train", "predict label CSVs for a folder of wavs"),
     "render": ("lib.render", "render a face video for an utterance"),
     "speak": ("lib.render", "TTS -> features -> face -> video"),
+    "label-video": ("lib.ingest.video_cli", "video(s) -> 16 kHz wav + ARKit-52 labels (MediaPipe estimates)"),
+    "import-videos": ("lib.ingest.import_videos", "videos + transcripts -> a corpus in the layout"),
+    "augment": ("lib.ingest.augment", "add offline TTS voices speaking every org utterance's text"),
 }
 
 
