@@ -57,6 +57,24 @@ MOUTH_CHANNELS: tuple[str, ...] = tuple(
 )
 
 
+def mouth_channels(channels: Sequence[str], user: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The mouth channels of a rig, for lip-focused metrics.
+
+    ``user`` (face.json ``mouth_channels``) wins and must name channels of the
+    rig; else the ARKit mouth and jaw names present (:data:`MOUTH_CHANNELS`);
+    else, for a rig with no ARKit names, every channel (the documented
+    fallback: a lip metric over the whole face is still a bounded error).
+    """
+    channels = tuple(channels)
+    if user:
+        missing = [c for c in user if c not in set(channels)]
+        if missing:
+            raise ValueError(f"mouth_channels not in the rig's channels: {missing}")
+        return tuple(user)
+    known = tuple(c for c in MOUTH_CHANNELS if c in set(channels))
+    return known or channels
+
+
 def get_channels(spec: str | Sequence[str] = DEFAULT_CHANNEL_SET) -> tuple[str, ...]:
     """Resolve a channel-set name (``t2a37``, ``arkit52``, ``livelinkface61``) or a
     custom list of names into a tuple of channel names.
@@ -92,6 +110,24 @@ def channel_index(channels: Sequence[str], names: Sequence[str]) -> list[int]:
 # ---------------------------------------------------------------- face format
 FACE_JSON = "face.json"  # <corpus root>/face.json: the corpus's face format
 COMMON_FPS = (24, 25, 30, 50, 60)  # frame rates rigs and capture apps commonly key at
+FACE_KEYS = ("face_fps", "channels", "mouth_channels")
+
+
+def fps_hint(n_label_frames: int, audio_s: float, face_fps: int, tolerance: float = 0.03) -> int | None:
+    """A common frame rate other than ``face_fps`` that explains a label/audio length ratio.
+
+    ``n_label_frames / audio_s`` is the frame rate the labels would have if they
+    spanned the audio; when it is within ``tolerance`` (relative) of one of
+    :data:`COMMON_FPS` other than ``face_fps``, that rate is returned (labels
+    keyed at 30 fps but read as 25 look 20% too long), else None.
+    """
+    if audio_s <= 0:
+        return None
+    implied = n_label_frames / audio_s
+    best = min(COMMON_FPS, key=lambda f: abs(implied - f) / f)
+    if best != face_fps and abs(implied - best) / best <= tolerance:
+        return best
+    return None
 
 
 @dataclass(frozen=True)
@@ -108,34 +144,50 @@ class FaceFormat:
     face_fps: int
     # Display only: two formats with the same names and fps are equal.
     channel_set: str | None = field(default=None, compare=False)
+    # Optional: the rig's mouth channels for lip metrics (see mouth_channels()).
+    mouth: tuple[str, ...] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", get_channels(list(self.channels)))
-        if int(self.face_fps) != self.face_fps or self.face_fps <= 0:
+        if isinstance(self.face_fps, bool) or not isinstance(self.face_fps, (int, float)) \
+                or int(self.face_fps) != self.face_fps or self.face_fps <= 0:
             raise ValueError(f"face_fps must be a positive integer, got {self.face_fps!r}")
         object.__setattr__(self, "face_fps", int(self.face_fps))
+        if self.mouth is not None:
+            object.__setattr__(self, "mouth", mouth_channels(self.channels, tuple(self.mouth)))
 
     @classmethod
-    def make(cls, channels: str | Sequence[str] = DEFAULT_CHANNEL_SET, face_fps: int = 25) -> "FaceFormat":
+    def make(cls, channels: str | Sequence[str] = DEFAULT_CHANNEL_SET, face_fps: int = 25,
+             mouth: Sequence[str] | None = None) -> "FaceFormat":
         """From a set name or a list of names, and a frame rate."""
-        return cls(get_channels(channels), face_fps, channels if isinstance(channels, str) else None)
+        return cls(get_channels(channels), face_fps, channels if isinstance(channels, str) else None,
+                   tuple(mouth) if mouth else None)
 
     @property
     def n_channels(self) -> int:
         return len(self.channels)
 
+    @property
+    def mouth_channels(self) -> tuple[str, ...]:
+        """The channels lip metrics use (face.json's list, else ARKit mouth names, else all)."""
+        return mouth_channels(self.channels, self.mouth)
+
     def to_dict(self) -> dict:
         """JSON form (the set name when there is one, else the list of names)."""
-        return {"face_fps": self.face_fps,
-                "channels": self.channel_set if self.channel_set else list(self.channels)}
+        out = {"face_fps": self.face_fps,
+               "channels": self.channel_set if self.channel_set else list(self.channels)}
+        if self.mouth:
+            out["mouth_channels"] = list(self.mouth)
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict, source: str = "<dict>") -> "FaceFormat":
-        unknown = sorted(set(raw) - {"face_fps", "channels"})
+        unknown = sorted(set(raw) - set(FACE_KEYS))
         if unknown:
-            raise ValueError(f"{source}: unknown face-format keys {unknown} (known: face_fps, channels)")
+            raise ValueError(f"{source}: unknown face-format keys {unknown} (known: {', '.join(FACE_KEYS)})")
         try:
-            return cls.make(raw.get("channels", DEFAULT_CHANNEL_SET), raw.get("face_fps", 25))
+            return cls.make(raw.get("channels", DEFAULT_CHANNEL_SET), raw.get("face_fps", 25),
+                            raw.get("mouth_channels"))
         except ValueError as e:
             raise ValueError(f"{source}: {e}") from None
 

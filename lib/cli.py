@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "label-video": ("lib.ingest.video_cli", "video(s) -> 16 kHz wav + ARKit-52 labels (MediaPipe estimates)"),
     "import-videos": ("lib.ingest.import_videos", "videos + transcripts -> a corpus in the layout"),
     "augment": ("lib.ingest.augment", "add offline TTS voices speaking every org utterance's text"),
+    "import-take": ("lib.ingest.livelink", "a Live Link Face take (CSV + wav) -> one utterance at the corpus's fps"),
 }
 
 

@@ -46,6 +46,28 @@ def n_stride2_layers(feature_rate_hz: int, face_fps: int = FACE_FPS) -> int:
     return n
 
 
+def front_end_plan(feature_rate_hz: int, face_fps: int = FACE_FPS) -> tuple[int, int]:
+    """(rate the model's stride-2 front end runs at, number of stride-2 layers).
+
+    Rates that divide keep the exact-division check: ``feature_rate_hz / face_fps``
+    must be a power of two (50 or 100 Hz to 25 fps, 100 Hz to 50 fps), and the
+    features are used as they are, the original's path unchanged; another
+    integer ratio (75 Hz at 25 fps = 3) is an error, as before. Rates that do
+    not divide (100 Hz to 30 fps is 3.33) and the ratio 1 (50 Hz at 50 fps) are
+    resampled in time to ``face_fps * 2**k`` with
+    ``k = max(1, round(log2(rate / fps)))``: the nearest such rate on a log scale,
+    but at least one stride-2 layer, so every rate gets the same conv + GLU
+    front end. E.g. 100 Hz -> 30 fps: 120 Hz, 2 layers; 50 Hz -> 30 fps: 60 Hz,
+    1 layer; 100 Hz -> 24 fps: 96 Hz, 2 layers; 50 Hz -> 60 fps: 120 Hz, 1 layer.
+    """
+    if feature_rate_hz <= 0 or face_fps <= 0:
+        raise ValueError(f"rates must be positive, got {feature_rate_hz} Hz, {face_fps} fps")
+    if feature_rate_hz % face_fps == 0 and feature_rate_hz != face_fps:
+        return feature_rate_hz, n_stride2_layers(feature_rate_hz, face_fps)  # raises unless a power of two
+    k = max(1, int(round(math.log2(feature_rate_hz / face_fps))))
+    return face_fps * 2**k, k
+
+
 def label_frames(duration_s: float, face_fps: int = FACE_FPS) -> int:
     """Label frames of a clip: round(duration_s * face_fps) (the original's convention)."""
     return int(round(duration_s * face_fps))
@@ -150,7 +172,7 @@ class LossConfig:
     aligned: str = "l2"  # "l1" | "l2" | "softdtw"
     unaligned: str = "softdtw"
     gamma: float = 0.001
-    channel_weights: str = "t2a"  # "t2a" | "none"
+    channel_weights: str = "t2a"  # "t2a" (by ARKit name, 1.0 otherwise) | "none" | path to {name: weight} JSON
     sdtw_cost: str = "mean"  # "mean" | "sum"
     sdtw_normalize: bool = True
     exact_weight_grad: bool = True
@@ -203,3 +225,11 @@ class TrainConfig:
     deterministic: bool = True  # torch.use_deterministic_algorithms (CPU runs repeat exactly)
     keep_eval_checkpoints: bool = True  # model weights at every evaluation (for --test_epoch N)
     progress: bool = True
+    # Long takes: each training item is a random window of this many seconds
+    # (aligned pairs: features and labels cut at the same times); None = whole clips.
+    window_s: float | None = None
+
+
+# Fields added after runs were first keyed, with the value that means "as before":
+# run keys (lib.studies.runner) leave them out at that value, so existing runs keep their keys.
+KEY_NEUTRAL_DEFAULTS: dict[str, Any] = {"window_s": None}

@@ -11,6 +11,17 @@ leave about one org clip per batch of 8 and the aligned evidence would be
 drowned out. The batch order of an epoch is a pure function of (seed, epoch),
 so training resumes mid-epoch by regenerating the epoch and skipping the
 batches already done.
+
+Long takes (:meth:`FaceDataset.set_window`): each training item is a random
+window of ``window_s`` seconds, so a step's memory does not grow with the take.
+Aligned pairs cut features and labels at the same times (window starts on a
+grid where both frame rates meet exactly). Unaligned pairs (a TTS clip with
+org's labels of the same sentence) have no frame correspondence to cut at:
+they are kept whole when the labels fit in the window (TTS clips are
+sentences), else both sides are cut at the same FRACTION of their lengths
+(same relative start and span), the best guess without an alignment; soft-DTW
+absorbs the local tempo difference inside the window. The window of an item is
+a pure function of (seed, epoch, batch, position), so resume stays exact.
 """
 from __future__ import annotations
 
@@ -106,6 +117,16 @@ class FaceDataset(Dataset):
         # large (HuBERT: all layers), so they are loaded per item.
         self._labels: dict[ItemKey, tuple[np.ndarray, bool]] = {}
         self.aligned = [self._target(k)[1] for k in self.keys]
+        self.window_frames: int | None = None  # label frames per window; None = whole clips
+        self.feature_rate_hz: int | None = None
+
+    def set_window(self, window_s: float | None, feature_rate_hz: int) -> None:
+        """Cut items to windows of ``window_s`` seconds (None: whole clips)."""
+        if window_s is not None and window_s <= 0:
+            raise ValueError(f"window_s must be > 0, got {window_s}")
+        fps = self.corpus.face_fps
+        self.window_frames = None if window_s is None else max(1, int(round(window_s * fps)))
+        self.feature_rate_hz = int(feature_rate_hz)
 
     def _target(self, k: ItemKey) -> tuple[np.ndarray, bool]:
         if k not in self._labels:
@@ -122,11 +143,59 @@ class FaceDataset(Dataset):
         return load_features(self.corpus.root, k.speaker, self.feature_dir, k.split, k.utt)
 
     def __getitem__(self, i: int) -> dict:
+        return self.item(i)
+
+    def item(self, i: int, crop_key: Sequence[int] | None = None) -> dict:
+        """Item ``i``; with a window set and a ``crop_key`` (seed, epoch, batch, slot), a random window of it."""
         k = self.keys[i]
         labels, aligned = self._target(k)
-        feats = torch.from_numpy(np.asarray(self.features(i), dtype=np.float32))
-        return {"features": feats, "labels": torch.from_numpy(labels.astype(np.float32)), "aligned": aligned,
+        feats = np.asarray(self.features(i), dtype=np.float32)  # (T, D) or (L, T, D)
+        if self.window_frames is not None and crop_key is not None and labels.shape[0] > self.window_frames:
+            rng = np.random.default_rng([int(x) % 2**32 for x in crop_key])
+            (fs, fe), (ls, le) = self._crop(rng, feats.shape[-2], labels.shape[0], aligned)
+            feats, labels = feats[..., fs:fe, :], labels[ls:le]
+        return {"features": torch.from_numpy(np.ascontiguousarray(feats)),
+                "labels": torch.from_numpy(labels.astype(np.float32)), "aligned": aligned,
                 "speaker": k.speaker, "utt": k.utt}
+
+    def _crop(self, rng: np.random.Generator, n_feat: int, n_lab: int,
+              aligned: bool) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((feature start, end), (label start, end)) of a random window."""
+        W, fps, rate = self.window_frames, self.corpus.face_fps, self.feature_rate_hz
+        if aligned:
+            # Starts on multiples of fps / gcd(rate, fps) label frames: there a * rate / fps is an
+            # integer, so the feature cut is exactly at the label cut (30 fps, 100 Hz: every 0.1 s).
+            step = fps // math.gcd(rate, fps)
+            a = step * int(rng.integers((n_lab - W) // step + 1))
+            fs = a * rate // fps
+            fe = min(n_feat, -(-(a + W) * rate // fps))
+            if fs >= fe:  # features shorter than the labels claim: check-data reports it; keep the item whole
+                return (0, n_feat), (0, n_lab)
+            return (fs, fe), (a, a + W)
+        a = int(rng.integers(n_lab - W + 1))
+        fs = int(round(a / n_lab * n_feat))
+        fe = max(fs + 1, min(n_feat, int(round((a + W) / n_lab * n_feat))))
+        return (fs, fe), (a, a + W)
+
+    def tiles(self, i: int) -> list[dict]:
+        """Item ``i`` as consecutive windows covering every label frame (for validation in
+        bounded memory); the whole item when no window is set, it fits, or it is unaligned."""
+        it = self.item(i)
+        W = self.window_frames
+        M = it["labels"].shape[0]
+        if W is None or M <= W or not it["aligned"]:
+            return [it]
+        fps, rate = self.corpus.face_fps, self.feature_rate_hz
+        step = fps // math.gcd(rate, fps)
+        W = max(step, W // step * step)  # tile starts on the exact grid too
+        feats, labels = it["features"], it["labels"]
+        out = []
+        for a in range(0, M, W):
+            fs, fe = a * rate // fps, min(feats.shape[-2], -(-min(a + W, M) * rate // fps))
+            if fs >= fe:
+                break
+            out.append({**it, "features": feats[..., fs:fe, :], "labels": labels[a:a + W]})
+        return out
 
 
 @dataclass

@@ -102,8 +102,20 @@ def write_audio(path: str | Path, wav: np.ndarray, sample_rate_hz: int = AUDIO_S
 
 
 # ----------------------------------------------------------------------------- label checks
+def channel_names(spec: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """A channel-set name (``"arkit52"``) or a list of names -> tuple of names; None stays None.
+
+    Every reader and writer here takes either form, so a face format's
+    ``channel_set`` and a custom rig's list are passed the same way.
+    """
+    if spec is None:
+        return None
+    return get_channels(spec)
+
+
 def check_labels(path: str | Path, values: np.ndarray, channels: Sequence[str]) -> np.ndarray:
     """Validate a label array: 2-D, one column per channel, at least one frame, finite."""
+    channels = channel_names(channels)
     values = np.asarray(values)
     if values.ndim != 2:
         raise DataError(path, f"labels must be 2-D (frames, channels), got shape {values.shape}")
@@ -123,11 +135,11 @@ def check_labels(path: str | Path, values: np.ndarray, channels: Sequence[str]) 
 def select_channels(
     path: str | Path, values: np.ndarray, names: Sequence[str], wanted: Sequence[str] | None
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Reorder/subset columns to ``wanted``; unknown or missing channels are errors."""
+    """Reorder/subset columns to ``wanted`` (set name or list); missing channels are errors."""
     names = tuple(names)
     if wanted is None:
         return values, names
-    wanted = tuple(wanted)
+    wanted = channel_names(wanted)
     pos = {n: i for i, n in enumerate(names)}
     missing = [w for w in wanted if w not in pos]
     if missing:
@@ -161,6 +173,7 @@ def read_label_csv(
     except ValueError as e:
         raise DataError(path, f"bad header: {e}") from None
     if known is not None:
+        known = channel_names(known)
         unknown = [h for h in header if h not in set(known)]
         if unknown:
             raise DataError(path, f"unknown channels {unknown}")
@@ -179,7 +192,8 @@ def read_label_csv(
 def write_label_csv(path: str | Path, values: np.ndarray, channels: Sequence[str]) -> None:
     """Write labels as CSV (header = channel names), atomically. Same format the
     original system writes for its predictions."""
-    values = check_labels(path, values, tuple(channels))
+    channels = channel_names(channels)
+    values = check_labels(path, values, channels)
     buf = _io.StringIO()
     buf.write(",".join(channels) + "\n")
     np.savetxt(buf, values, delimiter=",", fmt="%.6f")
@@ -217,7 +231,8 @@ def write_pkl_labels(path: str | Path, labels: dict[str, np.ndarray]) -> None:
 def save_npy(path: str | Path, values: np.ndarray, channels: Sequence[str]) -> None:
     """Save labels as ``<path>.npy`` with the channel names in ``<path>.channels.txt``."""
     path = Path(path).with_suffix(".npy")
-    values = check_labels(path, values, tuple(channels))
+    channels = channel_names(channels)
+    values = check_labels(path, values, channels)
     buf = _io.BytesIO()
     np.save(buf, values)
     atomic_write_bytes(path, buf.getvalue())
@@ -248,14 +263,21 @@ def _timecode_s(tc: str, fps: int) -> float:
     return int(hh) * 3600 + int(mm) * 60 + int(ss) + float(ff) / fps
 
 
+LIVE_LINK_COUNT_COLUMNS = ("BlendShapeCount", "BlendshapeCount")  # both spellings occur in real takes
+
+
 def read_live_link_face_csv(
     path: str | Path,
     face_fps: int = FACE_FPS,
     channels: Sequence[str] | None = T2A_37,
     source_fps: int = LIVE_LINK_FACE_FPS,
 ) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Read a Live Link Face CSV (Timecode, BlendShapeCount, 61 named columns at 60 fps)
-    and resample it to ``face_fps`` by linear interpolation over the timecodes.
+    """Read a Live Link Face CSV (Timecode, BlendShapeCount or BlendshapeCount, named
+    columns at 60 fps; the calibrated ``_cal.csv`` has the same layout) and resample it
+    to ``face_fps`` by linear interpolation over the timecodes.
+
+    Repeated timecodes (the app writes a frame twice when it stalls) keep their
+    first row; a take running past midnight continues across the wrap.
 
     Returns:
         values (round(duration_s * face_fps), channels) float32, channel names.
@@ -268,13 +290,18 @@ def read_live_link_face_csv(
     if not rows or len(rows[0]) < 3 or rows[0][0].strip() != "Timecode":
         raise DataError(path, "not a Live Link Face CSV (first column must be 'Timecode')")
     header = [h.strip() for h in rows[0]]
+    if header[1] not in LIVE_LINK_COUNT_COLUMNS:
+        raise DataError(path, f"not a Live Link Face CSV (second column {header[1]!r}, expected BlendShapeCount)")
     names = tuple(header[2:])
     unknown = [n for n in names if n not in set(LIVE_LINK_FACE_61)]
     if unknown:
         raise DataError(path, f"unknown channels {unknown}")
-    body = [r for r in rows[1:] if r]
+    body = [r for r in rows[1:] if r and any(x.strip() for x in r)]
     if len(body) < 2:
         raise DataError(path, "fewer than 2 frames")
+    if any(len(r) != len(header) for r in body):
+        bad = next(i for i, r in enumerate(body) if len(r) != len(header))
+        raise DataError(path, f"row {bad + 2} has {len(body[bad])} fields, header has {len(header)}")
     try:
         t = np.array([_timecode_s(r[0], source_fps) for r in body])
         vals = np.array([[float(x) for x in r[2:]] for r in body], dtype=np.float64)  # (frames, 61)
@@ -282,8 +309,11 @@ def read_live_link_face_csv(
         raise DataError(path, f"bad value ({e})") from None
     vals = check_labels(path, vals, names).astype(np.float64)
     t = t - t[0]
-    if np.any(np.diff(t) <= 0):
-        raise DataError(path, "timecodes are not strictly increasing")
+    t = np.where(t < -12 * 3600, t + 24 * 3600, t)  # past midnight
+    keep = np.concatenate([[True], np.diff(t) != 0])  # repeated timecodes: first row
+    t, vals = t[keep], vals[keep]
+    if len(t) < 2 or np.any(np.diff(t) <= 0):
+        raise DataError(path, "timecodes are not increasing")
     duration_s = t[-1] + 1.0 / source_fps
     n_out = int(round(duration_s * face_fps))
     t_out = np.arange(n_out) / face_fps
@@ -294,15 +324,17 @@ def read_live_link_face_csv(
 def write_live_link_face_csv(
     path: str | Path, values: np.ndarray, channels: Sequence[str], fps: int = LIVE_LINK_FACE_FPS
 ) -> None:
-    """Write frames at ``fps`` in Live Link Face's CSV layout (absent channels as 0)."""
-    values = check_labels(path, values, tuple(channels))
+    """Write frames at ``fps`` in Live Link Face's CSV layout: Timecode, BlendshapeCount
+    (the app's spelling), the 61 columns; absent channels as 0."""
+    channels = channel_names(channels)
+    values = check_labels(path, values, channels)
     full = np.zeros((values.shape[0], len(LIVE_LINK_FACE_61)), np.float32)  # (frames, 61)
     pos = {n: i for i, n in enumerate(LIVE_LINK_FACE_61)}
     for j, c in enumerate(channels):
         if c not in pos:
             raise DataError(path, f"unknown channel {c!r} for Live Link Face")
         full[:, pos[c]] = values[:, j]
-    lines = ["Timecode,BlendShapeCount," + ",".join(LIVE_LINK_FACE_61)]
+    lines = ["Timecode,BlendshapeCount," + ",".join(LIVE_LINK_FACE_61)]
     for i, row in enumerate(full):
         s, f = divmod(i, fps)
         h, rem = divmod(s, 3600)

@@ -1,7 +1,9 @@
 """The on-disk corpus layout of the original system, and a reader and checker for it.
 
     <root>/wavs/<speaker>/<split>/<utt>.wav         audio (any rate; read as 16 kHz mono)
-    <root>/labels/<speaker>/<split>/<utt>.csv       labels, header = channel names, 25 fps
+    <root>/face.json                                face format: {"face_fps": 30, "channels": [...] or a set name}
+                                                    (absent: t2a37 at 25 fps, the original's)
+    <root>/labels/<speaker>/<split>/<utt>.csv       labels, header = channel names, at face_fps
     <root>/wavs/<speaker>/<split-stem>.pkl          or the original per-split pickle
     <root>/labels_oracle/<voice>/<split>/<utt>.csv  time-aligned labels of TTS clips (built-in corpus)
     <root>/dataset_json/<name>.json                 list of utterance names (a training subset)
@@ -22,8 +24,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from .channels import get_channels
-from .config import DEFAULT_SPLITS, FACE_FPS, ORG_SPEAKER, label_frames
+from .channels import FACE_JSON, FaceFormat, fps_hint
+from .config import DEFAULT_SPLITS, ORG_SPEAKER, label_frames
 from .io import DataError, audio_duration_s, read_audio, read_label_csv, read_pkl_labels
 
 MANIFEST_COLUMNS = ("speaker", "split", "utt", "text", "duration_s", "frames", "source")
@@ -48,21 +50,35 @@ class Clip:
 
 
 class Corpus:
-    """Read-only view of a corpus root in the original layout."""
+    """Read-only view of a corpus root in the original layout.
+
+    The face format (channel names + fps) is the corpus's own: ``<root>/face.json``
+    when present, else t2a37 at 25 fps (:meth:`FaceFormat.of_corpus`). ``channels``
+    / ``face_fps`` override it (check-data's flags, for a corpus without face.json).
+    """
 
     def __init__(
         self,
         root: str | Path,
         org_speaker: str = ORG_SPEAKER,
-        channels: str | Sequence[str] = "t2a37",
-        face_fps: int = FACE_FPS,
+        channels: str | Sequence[str] | None = None,
+        face_fps: int | None = None,
     ):
         self.root = Path(root)
         if not (self.root / "wavs").is_dir():
             raise DataError(self.root, "not a corpus root (no wavs/ folder)")
         self.org = org_speaker
-        self.channels = get_channels(channels)
-        self.face_fps = face_fps
+        try:
+            face = FaceFormat.of_corpus(self.root)
+            if channels is not None or face_fps is not None:
+                face = FaceFormat.make(face.channel_set or face.channels if channels is None else channels,
+                                       face.face_fps if face_fps is None else face_fps,
+                                       face.mouth if channels is None else None)
+        except ValueError as e:
+            raise DataError(self.root / FACE_JSON, str(e)) from None
+        self.face: FaceFormat = face
+        self.channels = face.channels
+        self.face_fps = face.face_fps
         self._pkl_cache: dict[Path, dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ listing
@@ -190,22 +206,27 @@ class Corpus:
 
 
 # ---------------------------------------------------------------------- checking
-def check_corpus(root: str | Path, channels: str | Sequence[str] = "t2a37", org_speaker: str = ORG_SPEAKER,
-                 max_mismatch_s: float = 1.0, progress: bool = True) -> tuple[list[DataError], int]:
+def check_corpus(root: str | Path, channels: str | Sequence[str] | None = None, org_speaker: str = ORG_SPEAKER,
+                 max_mismatch_s: float = 1.0, progress: bool = True,
+                 face_fps: int | None = None) -> tuple[list[DataError], int]:
     """Scan a whole corpus and collect every problem instead of stopping at the first.
 
     Checks: audio readable and non-empty; labels present (own or paired by name),
     finite, with exactly the expected channels; own-label duration within
     ``max_mismatch_s`` of the audio; no utterance name in two splits of one speaker.
+    The face format is the corpus's (face.json, else t2a37 at 25 fps) unless
+    ``channels`` / ``face_fps`` are given. A duration mismatch whose label/audio
+    ratio matches another common fps says so ("labels look like 30 fps").
     Returns (problems, number of clips checked).
     """
     from tqdm.auto import tqdm
 
     problems: list[DataError] = []
     try:
-        corpus = Corpus(root, org_speaker=org_speaker, channels=channels)
+        corpus = Corpus(root, org_speaker=org_speaker, channels=channels, face_fps=face_fps)
     except DataError as e:
         return [e], 0
+    has_face_json = (corpus.root / FACE_JSON).is_file()
     clips = []
     for spk in corpus.speakers:
         seen: dict[str, str] = {}
@@ -222,6 +243,9 @@ def check_corpus(root: str | Path, channels: str | Sequence[str] = "t2a37", org_
             n_audio = read_audio(wav_path).shape[0]
             labels, aligned = corpus.labels(spk, split, utt)
         except DataError as e:
+            if "unknown channels" in e.problem and not has_face_json:
+                e = DataError(e.path, f"{e.problem}; a rig of its own: list its channels in "
+                                      f"{corpus.root / FACE_JSON} (or pass --channels)")
             # A bad org label file also breaks every TTS clip paired with it: report it once.
             if str(e) not in {str(p) for p in problems}:
                 problems.append(e)
@@ -230,21 +254,34 @@ def check_corpus(root: str | Path, channels: str | Sequence[str] = "t2a37", org_
             audio_s = n_audio / 16_000
             label_s = labels.shape[0] / corpus.face_fps
             if abs(audio_s - label_s) > max_mismatch_s:
-                problems.append(DataError(wav_path, f"label duration {label_s:.2f} s vs audio {audio_s:.2f} s "
-                                                    f"(differ by more than {max_mismatch_s} s)"))
+                msg = (f"label duration {label_s:.2f} s vs audio {audio_s:.2f} s "
+                       f"(labels read at {corpus.face_fps} fps; differ by more than {max_mismatch_s} s)")
+                hint = fps_hint(labels.shape[0], audio_s, corpus.face_fps)
+                if hint is not None:
+                    msg += (f"; labels look like {hint} fps: add {corpus.root / FACE_JSON} "
+                            f'with {{"face_fps": {hint}, "channels": ...}}')
+                problems.append(DataError(wav_path, msg))
     return problems, len(clips)
 
 
 def cli_main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m lib check-data", description=check_corpus.__doc__)
     ap.add_argument("--root_dir", required=True)
-    ap.add_argument("--channels", default="t2a37", help="channel set name or comma-separated names")
+    ap.add_argument("--channels", default=None,
+                    help="channel set name or comma-separated names (default: the corpus's face.json, else t2a37)")
+    ap.add_argument("--face_fps", type=int, default=None,
+                    help="label frame rate (default: the corpus's face.json, else 25)")
     ap.add_argument("--org_speaker", default=ORG_SPEAKER)
     ap.add_argument("--max_mismatch_s", type=float, default=1.0)
     a = ap.parse_args(argv)
-    channels = a.channels.split(",") if "," in a.channels else a.channels
-    problems, n = check_corpus(a.root_dir, channels, a.org_speaker, a.max_mismatch_s)
+    channels = None if a.channels is None else (a.channels.split(",") if "," in a.channels else a.channels)
+    problems, n = check_corpus(a.root_dir, channels, a.org_speaker, a.max_mismatch_s, face_fps=a.face_fps)
     for p in problems:
         print(f"ERROR {p}", file=sys.stderr)
-    print(f"checked {n} clips under {a.root_dir}: {len(problems)} problem(s)")
+    try:
+        face = Corpus(a.root_dir, channels=channels, face_fps=a.face_fps).face
+        fmt = f" ({face.n_channels} channels at {face.face_fps} fps)"
+    except DataError:
+        fmt = ""
+    print(f"checked {n} clips under {a.root_dir}{fmt}: {len(problems)} problem(s)")
     return 1 if problems else 0

@@ -41,12 +41,44 @@ ItemLoss = Callable[
 
 
 def channel_weight_vector(kind: str, channels: Sequence[str]) -> torch.Tensor:
-    """(C,) float32 weights: ``"t2a"`` -> T2A_CHANNEL_WEIGHTS (1.0 for other names), ``"none"`` -> ones."""
+    """(C,) float32 weights by channel NAME, for any rig.
+
+    ``"t2a"``: the original's weights for the ARKit names it weights
+    (T2A_CHANNEL_WEIGHTS), 1.0 for every other name, so a custom rig gets
+    unit weights; ``"none"``: ones; a path to a JSON object ``{name: weight}``:
+    those weights, 1.0 for channels it does not name (a name that is not a
+    channel of the rig is an error naming the file: a typo must not pass).
+    """
     if kind == "none":
         return torch.ones(len(channels))
     if kind == "t2a":
         return torch.tensor([T2A_CHANNEL_WEIGHTS.get(c, 1.0) for c in channels], dtype=torch.float32)
-    raise ValueError(f"unknown channel_weights {kind!r}; expected 't2a' or 'none'")
+    if str(kind).endswith(".json"):
+        return torch.tensor([w for w in user_channel_weights(kind, channels)], dtype=torch.float32)
+    raise ValueError(f"unknown channel_weights {kind!r}; expected 't2a', 'none' or a path to a .json file")
+
+
+def user_channel_weights(path: str, channels: Sequence[str]) -> list[float]:
+    """Weights of ``channels`` from a JSON file {name: weight}; 1.0 for names it omits."""
+    import json
+    import math
+    from pathlib import Path
+
+    from .io import DataError
+
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(path, f"unreadable channel weights ({e})") from None
+    if not isinstance(raw, dict):
+        raise DataError(path, "channel weights must be a JSON object {channel name: weight}")
+    unknown = sorted(set(raw) - set(channels))
+    if unknown:
+        raise DataError(path, f"weights for channels the rig does not have: {unknown}")
+    bad = [k for k, v in raw.items() if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0]
+    if bad:
+        raise DataError(path, f"weights must be finite numbers >= 0 (bad: {bad})")
+    return [float(raw.get(c, 1.0)) for c in channels]
 
 
 def _framewise(pred, target, pred_lengths, target_lengths, weights, power: int) -> torch.Tensor:

@@ -13,8 +13,9 @@ The two scores of the original system (its ``utils/evaluate_score.py``):
 Lip-focused additions:
 
 * ``lip_max_error``: prediction padded/truncated to the ground-truth length as
-  for mse_score; per frame the largest absolute error over the mouth and jaw
-  channels (lib.channels.MOUTH_CHANNELS); mean over frames.
+  for mse_score; per frame the largest absolute error over the rig's mouth
+  channels (lib.channels.mouth_channels: face.json's ``mouth_channels``, else
+  the ARKit mouth and jaw names present, else every channel); mean over frames.
 * ``jaw_open_corr``: Pearson correlation of JawOpen over the common length
   (NaN when either side is constant there).
 * ``exact_dtw``: the full dynamic programme with the same frame distance and
@@ -32,7 +33,7 @@ import pandas as pd
 from numba import njit
 from tqdm import tqdm
 
-from .channels import MOUTH_CHANNELS, channel_index
+from .channels import channel_index, mouth_channels
 from .io import DataError, atomic_write_text, read_label_csv
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,15 @@ def exact_dtw(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(_dtw_dp(np.maximum(D, 0.0)))  # clip tiny negative rounding
 
 
-def lip_max_error(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str]) -> float:
-    """Mean over gt frames of the largest |error| over MOUTH_CHANNELS (pred fitted to gt length)."""
+def lip_max_error(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str],
+                  mouth: Sequence[str] | None = None) -> float:
+    """Mean over gt frames of the largest |error| over the mouth channels (pred fitted to gt length).
+
+    ``mouth``: the rig's mouth channels; None -> :func:`lib.channels.mouth_channels`
+    (ARKit mouth/jaw names present, else all channels).
+    """
     pred, gt = _check(pred, gt)
-    idx = channel_index(channels, [c for c in MOUTH_CHANNELS if c in set(channels)])
-    if not idx:
-        raise ValueError("no mouth channels in the channel set")
+    idx = channel_index(channels, mouth_channels(channels, mouth))
     err = np.abs(fit_to_length(pred, len(gt))[:, idx] - gt[:, idx])  # (M, mouth)
     return float(err.max(axis=1).mean())
 
@@ -119,12 +123,12 @@ def jaw_open_corr(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str]) -> 
     return float((a * b).sum() / denom) if denom > 0 else float("nan")
 
 
-def score_pair(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str]) -> dict[str, float]:
-    """All metrics of one file: name -> value."""
+def score_pair(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str],
+               mouth: Sequence[str] | None = None) -> dict[str, float]:
+    """All metrics of one file: name -> value. ``mouth``: see :func:`lip_max_error`."""
     out = {"mse_score": mse_score(pred, gt), "dtw_score": dtw_score(pred, gt),
            "exact_dtw": exact_dtw(pred, gt)}
-    if any(c in set(channels) for c in MOUTH_CHANNELS):
-        out["lip_max_error"] = lip_max_error(pred, gt, channels)
+    out["lip_max_error"] = lip_max_error(pred, gt, channels, mouth)
     if "JawOpen" in channels:
         out["jaw_open_corr"] = jaw_open_corr(pred, gt, channels)
     return out
@@ -132,7 +136,7 @@ def score_pair(pred: np.ndarray, gt: np.ndarray, channels: Sequence[str]) -> dic
 
 def score_utterances(
     preds: Mapping[str, np.ndarray], gts: Mapping[str, np.ndarray], channels: Sequence[str],
-    progress: bool = True,
+    progress: bool = True, mouth: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score every utterance of ``gts``; tidy DataFrame (utt, metric, value).
 
@@ -144,13 +148,14 @@ def score_utterances(
         raise KeyError(f"no prediction for {len(missing)} utterances, e.g. {missing[:5]}")
     rows = []
     for utt in tqdm(sorted(gts), desc="scoring", disable=not progress, leave=False):
-        for metric, value in score_pair(preds[utt], gts[utt], channels).items():
+        for metric, value in score_pair(preds[utt], gts[utt], channels, mouth).items():
             rows.append({"utt": utt, "metric": metric, "value": value})
     return pd.DataFrame(rows, columns=["utt", "metric", "value"])
 
 
 def score_files(
     pred_dir: str | Path, gts: Mapping[str, np.ndarray], channels: Sequence[str], progress: bool = True,
+    mouth: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Score prediction CSVs ``<pred_dir>/<utt>.csv`` against ``gts`` (utt -> (M, C)).
 
@@ -165,7 +170,7 @@ def score_files(
         except DataError as e:
             bad.append(str(e))
             log.error("%s", e)
-    df = score_utterances(preds, {u: gts[u] for u in preds}, channels, progress)
+    df = score_utterances(preds, {u: gts[u] for u in preds}, channels, progress, mouth)
     df.attrs["bad_files"] = bad
     return df
 

@@ -4,9 +4,11 @@ Pipeline (``forward`` returns predictions only; losses live in lib.losses):
 
 1. layered features (B, L, T, D) (HuBERT): learned softmax weights over the L
    layers (``feature_combine``) or the last layer -> (B, T, D);
-2. stride-2 front end: ``n_stride2_layers(rate, fps)`` blocks of
-   Conv1d(in, 2*d, kernel 3, stride 2, padding 1) + GLU (one block for 50 Hz,
-   two for 100 Hz) -> (B, T', d) at ``face_fps``;
+2. stride-2 front end (``lib.config.front_end_plan``): where rate / fps is not a
+   power of two (100 Hz at 30 fps) the sequence is first resampled in time to
+   ``fps * 2**k`` by linear interpolation (:func:`resample_time`); then ``k``
+   blocks of Conv1d(in, 2*d, kernel 3, stride 2, padding 1) + GLU (one block for
+   50 Hz -> 25 fps, two for 100 Hz -> 25 fps) -> (B, T', d) at ``face_fps``;
 3. LayerNorm -> Linear(d, d_model);
 4. Transformer encoder (sinusoidal positions, key padding mask from lengths) or
    BiLSTM (packed sequences);
@@ -27,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import ModelConfig, n_stride2_layers
+from .config import ModelConfig, front_end_plan
 
 CONV_KERNEL = 3  # the original's Conv1dSubsampler kernel
 CONV_STRIDE = 2
@@ -45,6 +47,38 @@ def conv_output_length(lengths: torch.Tensor, n_layers: int) -> torch.Tensor:
     for _ in range(n_layers):
         out = torch.div(out + 2 * CONV_PADDING - CONV_KERNEL, CONV_STRIDE, rounding_mode="floor") + 1
     return out
+
+
+def resampled_lengths(lengths: torch.Tensor, rate_hz: int, new_rate_hz: int) -> torch.Tensor:
+    """Frames after resampling ``lengths`` frames from ``rate_hz`` to ``new_rate_hz``: ceil(L * new / old)."""
+    if new_rate_hz == rate_hz:
+        return lengths
+    return torch.div(lengths * new_rate_hz + rate_hz - 1, rate_hz, rounding_mode="floor")
+
+
+def resample_time(x: torch.Tensor, lengths: torch.Tensor, rate_hz: int, new_rate_hz: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Linear interpolation of (B, T, D) frames at ``rate_hz`` onto ``new_rate_hz``.
+
+    Frame i of the input is at time i / rate_hz (the frame convention of the
+    front end: stride-2 output j is centred on input 2j), so output frame i' is
+    the input at position i' * rate / new_rate. Each item reads only its own
+    valid frames (positions past its end hold its last frame), so an item's
+    result does not depend on the batch it is in. Returns ((B, T'', D), (B,) lengths).
+    """
+    if new_rate_hz == rate_hz:
+        return x, lengths
+    new_len = resampled_lengths(lengths, rate_hz, new_rate_hz)
+    T_new = int(-(-x.shape[1] * new_rate_hz // rate_hz))
+    pos = torch.arange(T_new, device=x.device, dtype=torch.float64) * (rate_hz / new_rate_hz)  # (T'',)
+    i0 = pos.floor().long()
+    w = (pos - i0.to(torch.float64)).to(x.dtype)  # (T'',)
+    last = (lengths - 1).clamp(min=0)[:, None]  # (B, 1)
+    i0b = torch.minimum(i0[None, :], last)  # (B, T'')
+    i1b = torch.minimum(i0[None, :] + 1, last)
+    D = x.shape[2]
+    a = torch.gather(x, 1, i0b[:, :, None].expand(-1, -1, D))  # (B, T'', D)
+    b = torch.gather(x, 1, i1b[:, :, None].expand(-1, -1, D))
+    return a + (b - a) * w[None, :, None], new_len
 
 
 class SinusoidalPositions(nn.Module):
@@ -77,7 +111,8 @@ class TalkingFaceModel(nn.Module):
         if cfg.arch not in ("transformer", "lstm"):
             raise ValueError(f"unknown arch {cfg.arch!r}; expected 'transformer' or 'lstm'")
         self.cfg = cfg
-        self.n_conv = n_stride2_layers(cfg.feature_rate_hz, cfg.face_fps)
+        # Exact power-of-two ratios keep the features as they are; others are resampled first.
+        self.front_rate_hz, self.n_conv = front_end_plan(cfg.feature_rate_hz, cfg.face_fps)
         d = cfg.d_model
         # Uniform start, like the original (softmax of equal logits).
         self.layer_logits = (
@@ -114,8 +149,9 @@ class TalkingFaceModel(nn.Module):
         return torch.softmax(self.layer_logits, dim=0)
 
     def output_lengths(self, feat_lengths: torch.Tensor) -> torch.Tensor:
-        """(B,) valid feature frames -> (B,) long valid output frames (exact conv formula)."""
-        return conv_output_length(feat_lengths.long(), self.n_conv)
+        """(B,) valid feature frames -> (B,) long valid output frames (resampling, then the exact conv formula)."""
+        lengths = resampled_lengths(feat_lengths.long(), self.cfg.feature_rate_hz, self.front_rate_hz)
+        return conv_output_length(lengths, self.n_conv)
 
     def _select_layers(self, feats: torch.Tensor) -> torch.Tensor:
         """(B, T, D) or (B, L, T, D) -> (B, T, D) float32."""
@@ -151,7 +187,8 @@ class TalkingFaceModel(nn.Module):
         if bool((feat_lengths < 1).any()):
             raise ValueError(f"feature lengths must be >= 1, got {feat_lengths.tolist()}")
         x = self._select_layers(feats)  # (B, T, D)
-        lengths = feat_lengths
+        # 30 fps from 100 Hz etc.: onto fps * 2**k first (a no-op for power-of-two ratios).
+        x, lengths = resample_time(x, feat_lengths, self.cfg.feature_rate_hz, self.front_rate_hz)  # (B, T'', D)
         x = x.transpose(1, 2)  # (B, D, T) for Conv1d
         for conv in self.convs:
             # Zero padded frames so they act like the conv's own zero padding.

@@ -34,7 +34,9 @@ def render_clip(root_dir: str | Path, speaker: str, split: str, utt: str, out: s
     titles = list(titles) if titles else default_titles
     if len(titles) != len(panels):
         raise ValueError(f"{len(titles)} titles for {len(panels)} panels (ground truth + {len(pred_dirs)})")
-    return render_side_by_side(panels, titles, wav, out, channels=corpus.channels, size=size, progress=progress)
+    # The corpus's face format: its channels at its fps (video frames at the same rate).
+    return render_side_by_side(panels, titles, wav, out, channels=corpus.channels, size=size, progress=progress,
+                               fps=corpus.face_fps, face_fps=corpus.face_fps)
 
 
 def speak(text: str, voice: str, checkpoint: str | Path, out: str | Path, csv_out: str | Path | None = None,
@@ -43,7 +45,7 @@ def speak(text: str, voice: str, checkpoint: str | Path, out: str | Path, csv_ou
     """Say ``text`` with a TTS ``voice`` (``engine:voice[@rate]``), predict the face with a
     trained run (folder -> its best.pt, or a .pt file) and write the video."""
     from ..corpus.voices import parse_voice, synthesize
-    from ..train.evaluate import checkpoint_channels, feature_function, load_model, predict
+    from ..train.evaluate import checkpoint_face, feature_function, load_model, predict
     from ..train.state import find_checkpoint
 
     ckpt = Path(checkpoint)
@@ -51,14 +53,16 @@ def speak(text: str, voice: str, checkpoint: str | Path, out: str | Path, csv_ou
     model, ck = load_model(ckpt, device)
     synth = synthesize(parse_voice(voice), text)
     extract = feature_function(ck["configs"]["train"]["feature"], feature_checkpoint, device)
-    frames = label_frames(synth.duration_s, model.cfg.face_fps)
+    face = checkpoint_face(ck)
+    frames = label_frames(synth.duration_s, face.face_fps)
     pred = predict(model, extract(synth.wav), frames)  # (frames, C)
-    channels = checkpoint_channels(ck)
+    channels = face.channels
     if csv_out is not None:
         write_label_csv(csv_out, pred, channels)
     title = f"{voice}: {text}"
     return render_side_by_side([pred], [title], synth.wav, out, channels=channels, size=size,
-                               face_fps=model.cfg.face_fps, sample_rate_hz=AUDIO_SAMPLE_RATE_HZ, progress=progress)
+                               fps=face.face_fps, face_fps=face.face_fps, sample_rate_hz=AUDIO_SAMPLE_RATE_HZ,
+                               progress=progress)
 
 
 def _size(text: str) -> tuple[int, int]:

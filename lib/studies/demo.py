@@ -70,8 +70,9 @@ def run_demo(profile, feature: str = "mfcc"):
     res = run_study("09_real_sample", [make_arm("tts_hybrid", feature=feature)], prof, root, seeds=prof.seeds[:1])
     plot_training_curves(res.curves, out_path=res.out_dir / "curves.png")
     ex = test_prediction(res.run_dir("tts_hybrid"))
-    plot_prediction(ex["gt"], ex["pred"], ex["channels"], title=f"real sample: org/test_a/{ex['utt']}",
+    plot_prediction(ex["gt"], ex["pred"], ex["channels"], face_fps=ex["face_fps"],
+                    title=f"real sample: org/test_a/{ex['utt']}",
                     out_path=res.out_dir / "prediction.png")
     show_player_or_strip({"ground truth": ex["gt"], "prediction": ex["pred"]}, res.out_dir / "strip.png",
-                         wav=ex["wav"], channels=ex["channels"])
+                         wav=ex["wav"], channels=ex["channels"], face_fps=ex["face_fps"])
     return res

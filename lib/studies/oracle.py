@@ -5,7 +5,7 @@ The upper-bound arm of the data study trains each TTS clip against its oracle
 Rather than teach the data pipeline a third kind of pair, we lay out a second
 corpus root in the original layout beside the first, made of symbolic links:
 
-    <root>_oracle/wavs, wav_features, dataset_json, manifest.csv, labels_oracle -> <root>/...
+    <root>_oracle/wavs, wav_features, dataset_json, manifest.csv, labels_oracle, face.json -> <root>/...
     <root>_oracle/labels/org        -> <root>/labels/org
     <root>_oracle/labels/<voice>   -> <root>/labels_oracle/<voice>
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ..io import DataError
 
-SHARED_ENTRIES = ("wavs", "wav_features", "dataset_json", "manifest.csv", "labels_oracle", "corpus_config.json")
+SHARED_ENTRIES = ("wavs", "wav_features", "dataset_json", "manifest.csv", "labels_oracle", "corpus_config.json",
+                  "face.json")  # the view has the corpus's face format
 
 
 def oracle_view_path(root: str | Path) -> Path:

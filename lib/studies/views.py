@@ -12,7 +12,7 @@ from .runner import TEST_SPLIT
 
 
 def test_prediction(run_dir: str | Path, utt: str | None = None, speaker: str = "org") -> dict:
-    """A test utterance of a run: {"utt", "wav" (samples,), "gt" (M, C), "pred" (M, C), "channels"}.
+    """A test utterance of a run: {"utt", "wav" (samples,), "gt" (M, C), "pred" (M, C), "channels", "face_fps"}.
 
     ``utt`` defaults to the first test_a utterance. The prediction is the CSV
     that lib.train.test wrote with the run's best checkpoint.
@@ -28,7 +28,7 @@ def test_prediction(run_dir: str | Path, utt: str | None = None, speaker: str = 
     gt = corpus.labels(speaker, TEST_SPLIT, utt)[0] if speaker == corpus.org else \
         corpus.oracle_labels(speaker, TEST_SPLIT, utt)
     return {"utt": utt, "speaker": speaker, "wav": read_audio(corpus.wav_path(speaker, TEST_SPLIT, utt)),
-            "gt": gt, "pred": pred, "channels": corpus.channels}
+            "gt": gt, "pred": pred, "channels": corpus.channels, "face_fps": corpus.face_fps}
 
 
 def layer_weights(run_dir: str | Path) -> np.ndarray:

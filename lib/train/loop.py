@@ -53,7 +53,8 @@ def feature_rate_hz(root: Path, feature_dir: str, dataset: FaceDataset, feature:
 
 def complete_model_config(model_cfg: ModelConfig, dataset: FaceDataset, cfg: TrainConfig,
                           given: Sequence[str] = ()) -> ModelConfig:
-    """Fill input_dim, n_feature_layers, n_channels and the feature rate from the data.
+    """Fill input_dim, n_feature_layers, the face format (n_channels, face_fps) and the
+    feature rate from the data: the face format is the corpus's (face.json).
 
     ``given``: fields set explicitly by the user. A given feature_rate_hz is kept;
     a given input_dim that contradicts the data is an error naming the file.
@@ -71,7 +72,7 @@ def complete_model_config(model_cfg: ModelConfig, dataset: FaceDataset, cfg: Tra
         dataset.corpus.root, dataset.feature_dir, dataset, cfg.feature)
     return dataclasses.replace(model_cfg, input_dim=int(x.shape[-1]), feature_rate_hz=rate,
                                n_feature_layers=x.shape[0] if x.ndim == 3 else 1,
-                               n_channels=len(dataset.corpus.channels))
+                               n_channels=dataset.corpus.face.n_channels, face_fps=dataset.corpus.face_fps)
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Corpus, FaceDataset, FaceDataset]:
@@ -99,17 +100,29 @@ def forward_batch(model: TalkingFaceModel, batch: Batch) -> tuple[torch.Tensor, 
 
 @torch.no_grad()
 def evaluate_loss(model, loss_fn, dataset: FaceDataset, batch_size: int, device) -> dict[str, float]:
-    """Mean over clips of the training loss (and its parts) on ``dataset``."""
+    """Mean over clips of the training loss (and its parts) on ``dataset``.
+
+    With a training window set, long clips are scored as consecutive windows
+    (:meth:`FaceDataset.tiles`; the mean is then over windows), so validation
+    memory is bounded like training's.
+    """
     model.eval()
     sums: dict[str, float] = {}
-    for idx in sequential_batches(len(dataset), batch_size):
-        batch = collate([dataset[i] for i in idx]).to(device)
+    if dataset.window_frames is None:
+        groups = [[dataset[i] for i in idx] for idx in sequential_batches(len(dataset), batch_size)]
+        n = len(dataset)
+    else:
+        items = [t for i in range(len(dataset)) for t in dataset.tiles(i)]
+        groups = [[items[i] for i in idx] for idx in sequential_batches(len(items), batch_size)]
+        n = len(items)
+    for group in groups:
+        batch = collate(group).to(device)
         pred, pred_len = forward_batch(model, batch)
         loss, parts = loss_fn(pred, batch.labels, pred_len, batch.label_lengths, batch.aligned)
         for k, v in {"loss": loss, **parts}.items():
-            sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
+            sums[k] = sums.get(k, 0.0) + float(v) * len(group)
     model.train()
-    return {k: v / len(dataset) for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: LossConfig | None = None,
@@ -123,6 +136,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
     corpus, train_ds, val_ds = build_datasets(cfg)
     model_cfg = complete_model_config(model_cfg or ModelConfig(), train_ds, cfg, given)
+    if cfg.window_s is not None:  # long takes: random windows for training, tiles for validation
+        for ds in (train_ds, val_ds):
+            ds.set_window(cfg.window_s, model_cfg.feature_rate_hz)
     loss_cfg = loss_cfg or LossConfig()
     run_dir = run_dir_of(cfg)
     write_or_check_config(run_dir, model_cfg, loss_cfg, cfg)  # first file of the run
@@ -160,7 +176,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
                                     "scheduler": sched.state_dict(), "state": s, "rng": rng_state(),
                                     "sampler": {"seed": cfg.seed, "epoch": s["epoch"],
                                                 "batch_in_epoch": s["batch_in_epoch"]},
-                                    "configs": configs, "channels": list(corpus.channels)})
+                                    "configs": configs, "channels": list(corpus.channels),
+                                    "face": corpus.face.to_dict()})
 
     def log(split: str, metric: str, value: float) -> None:
         s["curves"].append({"step": s["step"], "epoch": round(s["step"] / steps_per_epoch, 4), "split": split,
@@ -176,7 +193,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
         for k, v in scores.items():
             log(cfg.val_split, k, v)
         weights = {"model": model.state_dict(), "configs": configs, "channels": list(corpus.channels),
-                   "step": s["step"], "epoch": s["epoch"], "val_loss": scores["loss"]}
+                   "face": corpus.face.to_dict(), "step": s["step"], "epoch": s["epoch"], "val_loss": scores["loss"]}
         if cfg.keep_eval_checkpoints:
             save_checkpoint(run_dir / "checkpoints" / eval_checkpoint_name(s["epoch"], s["step"], by_steps), weights)
         if scores["loss"] < s["best_score"]:
@@ -204,7 +221,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
         for idx in batches[s["batch_in_epoch"]:]:
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
-            batch = collate([train_ds[i] for i in idx]).to(device)
+            # The crop key makes each item's window (if any) a pure function of its place in the run.
+            batch = collate([train_ds.item(i, (cfg.seed, s["epoch"], s["batch_in_epoch"], j))
+                             for j, i in enumerate(idx)]).to(device)
             pred, pred_len = forward_batch(model, batch)
             loss, _ = loss_fn(pred, batch.labels, pred_len, batch.label_lengths, batch.aligned)
             opt.zero_grad(set_to_none=True)

@@ -60,6 +60,10 @@ def write_or_check_config(run_dir: Path, model_cfg: ModelConfig, loss_cfg: LossC
     new = _jsonable(configs_to_dict(model_cfg, loss_cfg, train_cfg))
     if path.is_file():
         old = json.loads(path.read_text())
+        # A config.json from before a field existed has that field at its "as before" value.
+        from ..config import KEY_NEUTRAL_DEFAULTS
+
+        old["train"] = {**KEY_NEUTRAL_DEFAULTS, **old.get("train", {})}
         strip = lambda d: {**d, "train": {k: v for k, v in d["train"].items() if k not in RESUME_FREE_FIELDS}}
         if strip(old) != strip(new):
             diff = sorted(f"{sec}.{k}" for sec in new for k in set(new[sec]) | set(old.get(sec, {}))
