@@ -8,7 +8,14 @@ checkpoint and wav is skipped, so a second run costs only a stat per file.
 
 Extractors live in :data:`EXTRACTORS`; adding one (e.g. PPG) is one entry.
 Bad wavs are listed by path at the end and make ``cli_main`` return 1; the good
-files are all written.
+files are all written. A worker process that dies (segfault, SIGKILL, out of
+memory) fails the file it was extracting, named; the others go on (lib.pool).
+
+Past one machine: ``--executor submitit --shards N`` splits the files still to
+do into N submitit jobs (SLURM, or submitit's local executor without one; see
+lib.cluster). Each shard pins its threads to its cores, skips files finished by
+an earlier attempt, and reports its bad files; the report merges every shard's
+and lists by path the files of a shard whose job died.
 """
 from __future__ import annotations
 
@@ -20,7 +27,6 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Sequence
@@ -169,17 +175,25 @@ def _function_job(feature: str, wav: str, npy: str, identity: dict) -> tuple[str
 def extract_corpus(root: str | Path, feature: str, checkpoint: str | Path | None = None,
                    speakers: Sequence[str] | None = None, splits: Sequence[str] | None = None,
                    workers: int = 2, device: str | None = None, batch_size: int | None = None,
-                   progress: bool = True) -> ExtractReport:
+                   progress: bool = True, executor: str | None = None, shards: int | None = None,
+                   options: "SubmititOptions | None" = None) -> ExtractReport:
     """Extract ``feature`` for every wav under ``<root>/wavs`` not already up to date.
 
     Args:
-        workers: processes for function extractors; torch threads for model ones.
+        workers: processes for function extractors; torch threads for model ones
+            (per shard with the submitit executor).
         device: for model extractors ("cpu", "cuda"; default cuda when available).
         batch_size: utterances per forward pass of model extractors (default 8 on
             GPU, 1 on CPU).
+        executor: "local" (this machine) or "submitit" (default ``$T2A_EXECUTOR``,
+            else local).
+        shards: submitit jobs to split the files into (default ``options.max_parallel``).
+        options: lib.cluster.SubmititOptions (default from ``$T2A_SUBMITIT``).
     Returns:
         An :class:`ExtractReport`; ``report.failed`` lists bad wavs by path.
     """
+    from ..cluster import executor_choice
+
     if feature not in EXTRACTORS:
         raise ValueError(f"unknown feature {feature!r}; known: {sorted(EXTRACTORS)}")
     spec = EXTRACTORS[feature]
@@ -202,12 +216,83 @@ def extract_corpus(root: str | Path, feature: str, checkpoint: str | Path | None
             report.skipped += 1
         else:
             jobs.append((wav, npy, identity))
-    if jobs:
-        run = _run_functions if spec.kind == "function" else _run_model
-        run(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
+    if jobs and executor_choice(executor) == "submitit":
+        _extract_sharded(spec, jobs, report, checkpoint, workers, device, batch_size, shards, options)
+    elif jobs:
+        _extract_jobs(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
     report.failed.sort()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _extract_jobs(spec, jobs, report, checkpoint, workers, device, batch_size, progress) -> None:
+    run = _run_functions if spec.kind == "function" else _run_model
+    run(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
+
+
+# ----------------------------------------------------------------------------- shards (submitit jobs)
+class ShardJob:
+    """One shard of an extraction as a submitit job: pin threads, skip finished files, extract.
+
+    ``checkpoint`` makes submitit requeue it after preemption or a time-out; the
+    requeued shard skips the files its first attempt finished (their sidecars).
+    """
+
+    def __init__(self, feature: str, cpus: int) -> None:
+        self.feature, self.cpus = feature, cpus
+
+    def __call__(self, jobs, checkpoint, workers, device, batch_size) -> ExtractReport:
+        from ..threads import pin_threads
+
+        pin_threads(self.cpus)
+        spec = EXTRACTORS[self.feature]
+        report = ExtractReport(self.feature, total=len(jobs))
+        todo = [j for j in jobs if not is_up_to_date(j[1], j[2])]
+        report.skipped = len(jobs) - len(todo)
+        if todo:
+            _extract_jobs(spec, todo, report, checkpoint, workers, device, batch_size, progress=False)
+        print(report.summary(), flush=True)
+        return report
+
+    def checkpoint(self, *args, **kwargs):
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
+
+
+def _extract_sharded(spec, jobs, report, checkpoint, workers, device, batch_size, shards, options) -> None:
+    from ..cluster import SubmititOptions, run_jobs
+
+    options = options or SubmititOptions.from_env()
+    n = max(1, min(len(jobs), shards or options.max_parallel))
+    parts = [jobs[k::n] for k in range(n)]  # interleaved: each shard gets every speaker and split
+    # A shard runs `workers` processes (function extractors) or torch threads (models) on its own cores.
+    per_shard = max(1, min(workers, options.cpus_per_job))
+    tasks = [(f"shard {k + 1}/{n}", ShardJob(spec.name, options.cpus_per_job),
+              (part, checkpoint, per_shard, device, batch_size)) for k, part in enumerate(parts)]
+    root = Path(jobs[0][1]).parents[4]  # <root>/wav_features/<speaker>/<feature>/<split>/<utt>.npy
+    folder = Path(options.folder) if options.folder else root / "wav_features" / "_submitit" / spec.name
+    bar = tqdm(total=n, desc=f"{spec.name} shards", unit="job")
+
+    def outcome(o) -> None:
+        k = int(o.name.split()[1].split("/")[0]) - 1
+        if o.error is None:
+            r = o.result
+            report.written += r.written
+            report.failed += r.failed
+        else:  # the job died or raised: its files that are not on disk now are this report's failures
+            for wav, npy, identity in parts[k]:
+                if is_up_to_date(npy, identity):
+                    report.written += 1
+                else:
+                    report.failed.append((str(wav), f"not extracted: {o.name} (job {o.job_id}) failed: {o.error} "
+                                                    f"(log: {o.log})"))
+        bar.update()
+
+    try:
+        run_jobs(tasks, options, folder, outcome, job_name=f"t2a-extract-{spec.name}")
+    finally:
+        bar.close()
 
 
 def _run_functions(spec, jobs, report, checkpoint, workers, device, batch_size, progress) -> None:
@@ -222,12 +307,23 @@ def _run_functions(spec, jobs, report, checkpoint, workers, device, batch_size, 
         # only while torch is not loaded: forking a process that holds torch's OpenMP threads can hang.
         _resolve(spec.target)(np.zeros(1600, np.float32))
         method = "spawn" if "torch" in sys.modules else "fork"
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-            futures = [pool.submit(_function_job, spec.name, str(w), str(n), i) for w, n, i in jobs]
-            for fut in as_completed(futures):
-                _tally(report, *fut.result())
-                bar.update()
+        from ..pool import run_tasks
+        from ..threads import child_thread_env
+
+        def outcome(o) -> None:  # lib.pool.Outcome, named by the wav's path
+            _tally(report, *(o.result if o.error is None else (o.name, o.error)))
+            bar.update()
+
+        tasks = [(str(w), (spec.name, str(w), str(n), i)) for w, n, i in jobs]
+        with child_thread_env(1):  # one thread per worker: `workers` of them share the cores
+            run_tasks(_function_job, tasks, workers, get_context(method), outcome, initializer=_pin_one)
     bar.close()
+
+
+def _pin_one() -> None:
+    from ..threads import pin_threads
+
+    pin_threads(1)
 
 
 def _tally(report: ExtractReport, wav: str, problem: str | None) -> None:
@@ -297,11 +393,18 @@ def cli_main(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--device", default=None, help="cpu / cuda (model extractors)")
     ap.add_argument("--batch_size", type=int, default=None)
-    args = ap.parse_args(argv)
+    ap.add_argument("--shards", type=int, default=None,
+                    help="with --executor submitit: jobs to split the files into (default --max_parallel)")
+    from ..cluster import add_submitit_arguments, options_from_args
+
+    add_submitit_arguments(ap, unit="shard")
+    args, extra = ap.parse_known_args(argv)
     try:
+        options = options_from_args(args, extra)  # also rejects stray arguments
         report = extract_corpus(args.root_dir, args.feature, args.checkpoint, args.speakers, args.splits,
-                                workers=args.workers, device=args.device, batch_size=args.batch_size)
-    except (DataError, FileNotFoundError, ValueError) as e:
+                                workers=args.workers, device=args.device, batch_size=args.batch_size,
+                                executor=args.executor, shards=args.shards, options=options)
+    except (DataError, FileNotFoundError, ValueError, ImportError, NameError) as e:  # NameError: bad --slurm_*
         print(f"error: {e}")
         return 2
     print(report.summary())

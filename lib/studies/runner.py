@@ -1,4 +1,4 @@
-"""Run the arms x seeds of a study: cached, resumable, two at a time.
+"""A study's runs: plan its arms x seeds, run one, tabulate them all (cached, resumable).
 
 Every run lives in ``results/runs/<key>/`` where ``key`` hashes its full
 configs (model, loss, train, minus where-not-what fields) and the identity of
@@ -9,21 +9,21 @@ run with a ``done.json`` and resumes the others from their ``last.pt``
 checkpoints and ``curves.csv``, the test predictions and ``metrics.csv``
 (lib.train.test), then ``done.json`` (wall time, tests done).
 
-Parallel runs use spawned worker processes with one torch thread and one numba
-thread each, the same arithmetic as a serial run with one thread: results are
-identical (tested). A run that raises is listed and the study finishes the
-others, then raises :class:`StudyError` naming the failures.
+Runs are executed by :mod:`lib.studies.executors`: local spawned worker
+processes (default) or one submitit job per run (SLURM, or submitit's local
+executor), each with one torch thread and one numba thread per CPU run, the
+same arithmetic as a serial run with one thread: results are identical
+(tested). A run that raises, or whose worker or job dies, is listed with its
+log and the study finishes the others, then raises :class:`StudyError`
+naming the failures.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import os
-import sys
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -75,7 +75,10 @@ def _file_digest(path: Path) -> str | None:
 
 def run_key(model: ModelConfig, loss: LossConfig, train: TrainConfig) -> str:
     """12 hex digits identifying a run: its configs and its data (manifest, subset)."""
-    t = {k: v for k, v in dataclasses.asdict(train).items() if k not in KEY_FREE_FIELDS}
+    from ..config import KEY_NEUTRAL_DEFAULTS  # fields added later, at their "as before" value: no key change
+
+    t = {k: v for k, v in dataclasses.asdict(train).items() if k not in KEY_FREE_FIELDS
+         and not (k in KEY_NEUTRAL_DEFAULTS and v == KEY_NEUTRAL_DEFAULTS[k])}
     t["root_dir"] = _rel(train.root_dir)  # the same corpus anywhere the repository is checked out
     root = Path(train.root_dir)
     subset = root / "dataset_json" / f"{train.train_json}.json" if train.train_json else None
@@ -98,7 +101,8 @@ def plan_runs(arms: Sequence[Arm], profile: StudyProfile, root: str | Path, test
 
 
 # ----------------------------------------------------------------------------- one run (in a worker)
-def _tests_cover(done: dict, tests: Sequence[str]) -> bool:
+def tests_cover(done: dict, tests: Sequence[str]) -> bool:
+    """True when a done.json covers the test speakers ``tests`` ("all" covers every one)."""
     have = set(done.get("tests", []))
     return all(t in have or "all" in have for t in tests)
 
@@ -114,7 +118,7 @@ def read_done(run_dir: Path) -> dict | None:
 def execute_run(model: ModelConfig, loss: LossConfig, train_cfg: TrainConfig, tests: Sequence[str]) -> dict:
     """Train (or resume) one run, test it on test_a for ``tests``, write done.json.
 
-    Returns {"key", "status": "done"|"failed", "wall_s", "error"}; never raises,
+    Returns {"key", "status": "done"|"failed", "wall_s", "error", "log"}; never raises,
     so one bad run cannot stop the others.
     """
     t0 = time.perf_counter()
@@ -125,7 +129,7 @@ def execute_run(model: ModelConfig, loss: LossConfig, train_cfg: TrainConfig, te
         train(train_cfg, model, loss)
         done = read_done(run_dir) or {"tests": [], "train_wall_s": round(time.perf_counter() - t0, 2)}
         for speakers in tests:
-            if not _tests_cover(done, [speakers]):
+            if not tests_cover(done, [speakers]):
                 df = test(train_cfg, TEST_SPLIT, [speakers], "best", progress=False)
                 if df.attrs.get("bad_files"):
                     raise RuntimeError(f"test {speakers}: bad files {df.attrs['bad_files'][:3]}")
@@ -133,7 +137,7 @@ def execute_run(model: ModelConfig, loss: LossConfig, train_cfg: TrainConfig, te
         done.update(best_summary(run_dir))
         done["wall_s"] = round(done.get("wall_s", 0.0) + time.perf_counter() - t0, 2)
         atomic_write_text(run_dir / "done.json", json.dumps(done, indent=1) + "\n")  # last: marks the run finished
-        return {"key": train_cfg.name, "status": "done", "wall_s": done["wall_s"], "error": ""}
+        return {"key": train_cfg.name, "status": "done", "wall_s": done["wall_s"], "error": "", "log": ""}
     except Exception as e:  # reported by run, the study goes on
         tb = traceback.format_exc()
         try:
@@ -141,70 +145,15 @@ def execute_run(model: ModelConfig, loss: LossConfig, train_cfg: TrainConfig, te
         except OSError:
             pass
         return {"key": train_cfg.name, "status": "failed", "wall_s": round(time.perf_counter() - t0, 2),
-                "error": f"{type(e).__name__}: {e}\n{tb}"}
+                "error": f"{type(e).__name__}: {e}\n{tb}", "log": str(run_dir / "error.txt")}
 
 
-@contextmanager
-def _single_threaded_children():
-    """Spawned workers inherit these: one OpenMP / numba thread each (2 workers on 2 cores)."""
-    names = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS")
-    old = {k: os.environ.get(k) for k in names}
-    os.environ.update({k: "1" for k in names})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def execute_all(planned: Sequence[PlannedRun], workers: int = 2, progress: bool = True, on_done=None,
+                executor: str | None = None, options=None, name: str = "study") -> list[dict]:
+    """Run the unfinished runs of ``planned``: see :func:`lib.studies.executors.execute_all`."""
+    from .executors import execute_all as _execute_all
 
-
-def execute_all(planned: Sequence[PlannedRun], workers: int = 2, progress: bool = True,
-                on_done=None) -> list[dict]:
-    """Run the unfinished runs of ``planned`` (each key once), ``workers`` at a time.
-
-    ``on_done(result)`` is called in this process after each run (the study
-    rewrites its tidy CSVs there). Returns one result per distinct key, cached
-    runs included (status "cached").
-    """
-    from tqdm.auto import tqdm
-
-    todo, results = {}, []
-    for p in planned:
-        if p.key in todo or any(r["key"] == p.key for r in results):
-            continue
-        done = read_done(p.run_dir)
-        if done is not None and _tests_cover(done, p.tests):
-            results.append({"key": p.key, "status": "cached", "wall_s": done.get("wall_s", 0.0), "error": ""})
-        else:
-            todo[p.key] = p
-    bar = tqdm(total=len(todo), desc=f"runs ({len(results)} cached)", disable=not progress or not todo)
-    jobs = [(*p.configs, p.tests) for p in todo.values()]
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            res = execute_run(*job)
-            results.append(res)
-            bar.update()
-            on_done and on_done(res)
-    else:
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        from multiprocessing import get_context
-
-        # spawn, not fork: the parent holds torch's thread pools, and a forked copy of them can hang.
-        with _single_threaded_children(), ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(execute_run, *job): job[2].name for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    res = fut.result()
-                except Exception as e:  # a worker died (killed, out of memory): that run failed
-                    res = {"key": futures[fut], "status": "failed", "wall_s": 0.0,
-                           "error": f"worker process failed: {type(e).__name__}: {e}"}
-                results.append(res)
-                bar.update()
-                on_done and on_done(res)
-    bar.close()
-    return results
+    return _execute_all(planned, workers, progress, on_done, executor, options, name)
 
 
 # ----------------------------------------------------------------------------- tidy tables
@@ -261,6 +210,6 @@ def write_study_tables(out_dir: Path, planned: Sequence[PlannedRun], results: Se
                      "status": r.get("status", "done" if done else "pending"),
                      "wall_s": done.get("wall_s", r.get("wall_s")), "steps": done.get("steps"),
                      "best_step": done.get("best_step"), "best_val_loss": done.get("best_val_loss"),
-                     "run_dir": _rel(str(p.run_dir))})
+                     "run_dir": _rel(str(p.run_dir)), "log": r.get("log", "")})
     _write_csv(paths["runs"], pd.DataFrame(rows))
     return paths

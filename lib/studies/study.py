@@ -91,12 +91,15 @@ def write_index_row(row: dict, path: Path | None = None) -> pd.DataFrame:
 def run_study(study: str, arms: Sequence[Arm], profile: StudyProfile, root: str | Path,
               tests: Sequence[str] = ("org",), workers: int | None = None,
               seeds: Sequence[int] | None = None, results_dir: Path | None = None, runs_dir: Path | None = None,
-              progress: bool = True, raise_on_failure: bool = True) -> StudyResult:
+              progress: bool = True, raise_on_failure: bool = True, executor: str | None = None,
+              submitit=None) -> StudyResult:
     """Run every (arm, seed) of a study that is not cached, then write its tables.
 
     Args:
         tests: speakers to test on test_a: ("org",), or ("all",) for every voice.
         workers: parallel runs (default ``profile.workers``).
+        executor: "local" or "submitit" (default ``$T2A_EXECUTOR``, else "local"); see lib.studies.executors.
+        submitit: a lib.cluster.SubmititOptions (default from ``$T2A_SUBMITIT``).
     Raises StudyError after all runs, naming the failed ones (unless raise_on_failure=False).
     """
     t0 = time.perf_counter()
@@ -104,7 +107,8 @@ def run_study(study: str, arms: Sequence[Arm], profile: StudyProfile, root: str 
     out_dir.mkdir(parents=True, exist_ok=True)
     planned = plan_runs(arms, profile, root, tests, seeds, runs_dir or RUNS_DIR)
     results = execute_all(planned, workers or profile.workers, progress,
-                          on_done=lambda _r: write_study_tables(out_dir, planned))
+                          on_done=lambda _r: write_study_tables(out_dir, planned), executor=executor,
+                          options=submitit, name=study)
     paths = write_study_tables(out_dir, planned, results)
     failed = [r for r in results if r["status"] == "failed"]
     metrics = pd.read_csv(paths["metrics"], keep_default_na=False, na_values=["nan", "NaN"])

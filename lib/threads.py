@@ -1,0 +1,84 @@
+"""Thread counts per process: torch and numba must not fight over the cores.
+
+Measured on a 2-core machine with the other core busy: numba's default
+parallel runtime, once started by the first soft-DTW call, slowed torch's
+training steps about 2.8x, and two torch threads on one free core ran at about
+a quarter of the speed. So every process that trains or extracts (a study
+worker, a submitit job, an extraction shard, ``python -m lib train``) calls
+:func:`pin_threads` once with the number of cores it may use, before it
+computes anything.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+# Read by OpenMP / MKL / OpenBLAS / numba when they start: set for this process's
+# libraries that are not loaded yet and for every child process it spawns.
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def usable_cpus() -> int:
+    """Cores this process may use: SLURM's allocation when inside a job, else the CPU affinity mask.
+
+    ``SLURM_CPUS_PER_TASK`` wins because a SLURM job step may see every core of
+    the node in its affinity mask on clusters without cgroup confinement.
+    """
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "").strip()
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS has no sched_getaffinity
+        return max(1, os.cpu_count() or 1)
+
+
+def pin_threads(n: int | None = None) -> int:
+    """Use ``n`` threads (default :func:`usable_cpus`) in torch, numba and OpenMP/MKL; returns ``n``.
+
+    Sets the environment, which libraries read when they load (in this
+    process and in every child it starts), then adjusts the ones already
+    loaded: torch's intra-op (and, while still allowed, inter-op) pool and
+    numba's active thread count. Nothing is imported here, so a worker that
+    never needs torch does not pay for it. numba can only lower its count below
+    the pool size it started with (``NUMBA_NUM_THREADS`` at its import), which
+    is why the environment is set first.
+    """
+    n = int(n) if n else usable_cpus()
+    if n < 1:
+        raise ValueError(f"pin_threads: need at least one thread, got {n}")
+    for name in THREAD_ENV:
+        os.environ[name] = str(n)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(n)
+        try:
+            torch.set_num_interop_threads(n)
+        except RuntimeError:
+            pass  # only settable before the first parallel op; the intra-op count is the one that matters
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    return n
+
+
+@contextmanager
+def child_thread_env(n: int):
+    """Within the block, child processes start with ``n`` threads per library (the environment only).
+
+    For pools whose workers must be pinned before their first import (spawned
+    workers re-import their parent's main module), without pinning this process.
+    """
+    old = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: str(n) for k in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
