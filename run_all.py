@@ -2,12 +2,17 @@
 """Run the numbered notebooks headless with papermill, in order, for one profile.
 
     python run_all.py [--profile tiny|quick|default|paper] [--only 00 03 ...] [--force]
+                      [--executor local|submitit --slurm_partition P --gpus_per_run N --max_parallel K
+                       --timeout_min M --slurm_NAME VALUE ...]
 
 Each notebook `notebooks/NN_verb_object.ipynb` runs with `profile` injected into
 its `parameters` cell; the executed copy goes to `results/NN_verb_object/`.
 A notebook is skipped when its last run succeeded with the same inputs (its own
 text, the profile, the code under lib/, and the runs of the notebooks before it).
 The first failure stops the run, naming the notebook and the cell.
+With ``--executor submitit`` the studies' runs (and notebook 02's extraction)
+become submitit jobs: SLURM when ``srun`` is on PATH, else submitit's local
+executor; results are the same as the local executor's (README, "Run on a cluster").
 """
 from __future__ import annotations
 
@@ -142,7 +147,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="rerun even if up to date")
     ap.add_argument("--results-dir", type=Path, default=None,
                     help="write executed notebooks and results here instead of results/")
-    a = ap.parse_args(argv)
+    from lib.cluster import EXECUTOR_ENV, OPTIONS_ENV, add_submitit_arguments, options_from_args
+
+    add_submitit_arguments(ap, unit="run")  # --executor submitit --slurm_partition P --gpus_per_run N ...
+    a, extra = ap.parse_known_args(argv)
+    try:
+        options = options_from_args(a, extra)  # also rejects stray arguments
+    except ValueError as e:
+        ap.error(str(e))
+    if a.executor:
+        os.environ[EXECUTOR_ENV] = a.executor  # read by lib.studies / lib.features in the notebook kernels
+    if (a.executor or os.environ.get(EXECUTOR_ENV)) == "submitit":
+        os.environ[OPTIONS_ENV] = options.to_env()
     if a.results_dir is not None:
         global RESULTS
         RESULTS = a.results_dir.resolve()

@@ -218,12 +218,12 @@ def add_submitit_arguments(ap, unit: str = "job") -> None:
                         f"Default: ${EXECUTOR_ENV}, else local")
     g.add_argument("--cluster", choices=("slurm", "local", "debug"), default=None,
                    help="submitit executor (default: slurm when srun is on PATH, else local)")
-    g.add_argument("--slurm_partition", default=None)
+    g.add_argument("--slurm_partition", default=None, metavar="P")
     names = {"gpus": f"--gpus_per_{unit}", "cpus": f"--cpus_per_{unit}"}
     g.add_argument(names["gpus"], *(["--gpus_per_job"] if unit != "job" else []), dest="gpus_per_job", type=int,
-                   default=None, help=f"GPUs per {unit} (default 0; with one, the {unit} runs on cuda)")
+                   default=None, metavar="N", help=f"GPUs per {unit} (default 0; with one, the {unit} runs on cuda)")
     g.add_argument(names["cpus"], *(["--cpus_per_job"] if unit != "job" else []), dest="cpus_per_job", type=int,
-                   default=None, help=f"cores per {unit}; torch and numba are pinned to them (default 1)")
+                   default=None, metavar="N", help=f"cores per {unit}; torch and numba are pinned to them (default 1)")
     g.add_argument("--mem_gb", type=float, default=None, help=f"memory per {unit}, GB")
     g.add_argument("--timeout_min", type=int, default=None, help=f"time limit per {unit}, minutes (default 120)")
     g.add_argument("--max_parallel", type=int, default=None, help=f"{unit}s running at once (default 2)")

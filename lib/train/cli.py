@@ -249,6 +249,9 @@ def cli_main(argv: list[str]) -> int:
         print("usage: python -m lib {train,validate,test,infer} [options]", file=sys.stderr)
         return 2
     command, args = argv[0], build_parser(argv[0]).parse_args(argv[1:])
+    from ..threads import pin_threads
+
+    pin_threads(args.threads)  # before torch/numba load: --threads, else this process's cores (lib/threads.py)
     from . import evaluate, loop
 
     try:
