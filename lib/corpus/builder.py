@@ -152,10 +152,19 @@ def write_dataset_json(root: Path, cfg: CorpusConfig, jobs: list[ClipJob]) -> li
 
 
 def _run(jobs: list[ClipJob], workers: int) -> list[tuple[ClipJob, str, str]]:
-    """Make all unfinished clips, one fresh process per speaker (its clips in plan order)."""
+    """Make all unfinished clips, one fresh process per speaker (its clips in plan order).
+
+    Raises :class:`lib.workers.WorkerDiedError` naming the clips in progress when a
+    worker process dies; every clip finished before is on disk and a rerun resumes.
+    """
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
+
+    from ..jit_cache import warm_numba_caches
+    from ..workers import WorkerDiedError
 
     groups: dict[str, list[ClipJob]] = {}
     for j in jobs:
@@ -165,25 +174,44 @@ def _run(jobs: list[ClipJob], workers: int) -> list[tuple[ClipJob, str, str]]:
     n_todo = sum(not is_done(j) for g in todo for j in g)
     if not todo:
         return results
-    # spawn + one speaker per child: every speaker starts from a fresh engine state, and no
-    # child inherits the parent's threads (forking a process that holds torch can hang).
+    # The workers call librosa (import + YIN): compile its numba caches here, alone,
+    # so two workers never write the same cache file at once (lib/jit_cache.py).
+    warm_numba_caches("librosa")
+    # spawn + one speaker per child (max_tasks_per_child=1): every speaker starts from
+    # a fresh engine state, and no child inherits the parent's threads (forking a
+    # process that holds torch can hang). ProcessPoolExecutor, not multiprocessing.Pool:
+    # it notices a worker that dies instead of waiting for it forever.
     ctx = mp.get_context("spawn")
-    with tqdm(total=n_todo, desc="clips", unit="clip", disable=not n_todo) as bar, \
-            ctx.Manager() as manager, ctx.Pool(max(1, workers), maxtasksperchild=1) as pool:
-        progress = manager.Queue()  # children report each clip, so the bar moves per clip
-        pending = [pool.apply_async(build_group, (g, progress)) for g in todo]
-        while pending:
+    running: set[str] = set()  # clips a worker has started and not finished
+
+    def drain(bar) -> None:
+        while True:
             try:
-                progress.get(timeout=0.2)
-                bar.update()
+                kind, clip = progress.get_nowait()
             except queue.Empty:
-                pass
-            for r in [r for r in pending if r.ready()]:
-                results += r.get()
-                pending.remove(r)
-        while not progress.empty():
-            progress.get()
-            bar.update()
+                return
+            if kind == "start":
+                running.add(clip)
+            else:
+                running.discard(clip)
+                bar.update()
+
+    with tqdm(total=n_todo, desc="clips", unit="clip", disable=not n_todo) as bar, ctx.Manager() as manager:
+        progress = manager.Queue()  # children report each clip's start and end
+        with ProcessPoolExecutor(max(1, workers), mp_context=ctx, max_tasks_per_child=1) as pool:
+            pending = {pool.submit(build_group, g, progress) for g in todo}
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                drain(bar)
+                for f in finished:
+                    try:
+                        results += f.result()
+                    except BrokenProcessPool:
+                        for other in pending:
+                            other.cancel()
+                        n_kept = sum(is_done(j) for j in jobs)
+                        raise WorkerDiedError("corpus build", sorted(running), kept=n_kept) from None
+        drain(bar)
     return results
 
 
@@ -228,7 +256,13 @@ def cli_main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     cfg = profile_config(args.profile, seed=args.seed, workers=args.workers,
                          text_file=str(Path(args.text_file).resolve()) if args.text_file else None)
-    summary = build_corpus(cfg, args.root_dir)
+    from ..workers import WorkerDiedError
+
+    try:
+        summary = build_corpus(cfg, args.root_dir)
+    except WorkerDiedError as e:
+        print(f"ERROR {e}", file=sys.stderr)
+        return 1
     print(f"{summary['root']}: {summary['n_clips']} clips ({summary['audio_s']} s of audio), "
           f"{summary['n_built']} built, {summary['n_skipped']} already there, in {summary['build_time_s']} s")
     print(f"org = {summary['org_voice']}; training voices {summary['tts_voices']}; "

@@ -15,6 +15,7 @@ import numpy as np
 from ..channels import T2A_37
 from ..config import AUDIO_SAMPLE_RATE_HZ, ORG_SPEAKER
 from ..io import atomic_write_bytes, atomic_write_text, write_label_csv
+from ..workers import maybe_die
 from .rig import RigStyle, oracle_style, rig_trajectories, utterance_rng
 
 
@@ -143,7 +144,8 @@ def _deterministic_onnxruntime(seed: int) -> None:
 
 def build_group(jobs: list[ClipJob], progress=None) -> list[tuple[ClipJob, str, str]]:
     """Make the unfinished clips of one voice, in order; meant to run in a
-    fresh process. ``progress``: a queue that gets one item per clip made (or failed).
+    fresh process. ``progress``: a queue that gets ("start", clip) before and
+    ("end", clip) after each clip made (or failed), clip = speaker/split/utt.
     Returns [(job, status, message)], status built | skipped | failed; never raises
     (a worker must not kill the pool)."""
     from .voices import parse_voice
@@ -156,16 +158,24 @@ def build_group(jobs: list[ClipJob], progress=None) -> list[tuple[ClipJob, str, 
         _deterministic_onnxruntime(int(utterance_rng(jobs[0].seed, jobs[0].voice).integers(2**31)))
     done = [is_done(j) for j in jobs]
     last_todo = max((i for i, d in enumerate(done) if not d), default=-1)
+    if engine == "espeak":
+        from .engines import espeak
+
+        espeak.synthesize_in_this_process()  # this fresh process is the clean child
     results = []
     for i, job in enumerate(jobs):
         if done[i] and (not stateful or i > last_todo):
             results.append((job, "skipped", ""))
             continue
+        name = f"{job.speaker}/{job.split}/{job.utt}"
+        if progress is not None and not done[i]:
+            progress.put(("start", name))
+        maybe_die(name)  # test hook (lib.workers): simulates a crash on this clip
         try:
             _make_clip(job, write=not done[i])  # a finished clip of a stateful engine is replayed, not rewritten
             results.append((job, "skipped" if done[i] else "built", ""))
         except Exception as e:  # noqa: BLE001 - reported per clip, the batch goes on
             results.append((job, "failed", f"{type(e).__name__}: {e}"))
         if progress is not None and results[-1][1] != "skipped":
-            progress.put(1)
+            progress.put(("end", name))
     return results

@@ -19,6 +19,7 @@ import numpy as np
 from .base import EngineError, RawSynthesis, map_symbol, split_segment
 from .espeak_phones import SILENT_MNEMONICS, table_for
 from ..phones import SIL
+from ...workers import maybe_die
 
 ENGINE = "espeak"
 DEFAULT_VOICES = ("en-us", "en-us+m3", "en-us+f2", "en-gb")
@@ -121,7 +122,13 @@ def has_voice(voice: str) -> bool:
             return False
 
 
-_worker: dict = {"pid": None, "pool": None}
+_worker: dict = {"pid": None, "pool": None, "here": False}
+
+
+def synthesize_in_this_process() -> None:
+    """Declare this process a clean one that only synthesises (the corpus builder's
+    fresh per-speaker workers): espeak then runs here instead of in a child."""
+    _worker["here"] = True
 
 
 def raw_phonemes(voice: str, rate: float, text: str) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
@@ -135,20 +142,29 @@ def raw_phonemes(voice: str, rate: float, text: str) -> tuple[np.ndarray, int, l
     directly.
     """
     import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
 
-    if mp.current_process().daemon:
+    if _worker["here"] or mp.current_process().daemon:
         return _raw_phonemes_here(voice, rate, text)
-    if _worker["pid"] != os.getpid():
+    if _worker["pid"] != os.getpid() or _worker["pool"] is None:
         from concurrent.futures import ProcessPoolExecutor
 
         import atexit
 
         _worker.update(pid=os.getpid(), pool=ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")))
         atexit.register(_worker["pool"].shutdown)  # stop the child before interpreter teardown
-    return _worker["pool"].submit(_raw_phonemes_here, voice, rate, text).result()
+    try:
+        return _worker["pool"].submit(_raw_phonemes_here, voice, rate, text).result()
+    except BrokenProcessPool:
+        # The child died (crash or kill): an error naming the call, never a wait; the
+        # next call starts a fresh child instead of reusing the broken pool.
+        _worker["pool"] = None
+        raise EngineError(f"espeak-ng child process died while speaking {text!r} "
+                          f"with voice {voice!r}") from None
 
 
 def _raw_phonemes_here(voice: str, rate: float, text: str) -> tuple[np.ndarray, int, list[tuple[str, int]]]:
+    maybe_die(f"espeak:{text}")  # test hook (lib.workers)
     with _lock:
         lib = _init()
         if not _select(lib, voice):
