@@ -82,3 +82,13 @@ def child_thread_env(n: int):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def thread_counts() -> str:
+    """"torch N, numba M" for the libraries loaded in this process (for job logs and tests)."""
+    parts = []
+    if "torch" in sys.modules:
+        parts.append(f"torch {sys.modules['torch'].get_num_threads()}")
+    if "numba" in sys.modules:
+        parts.append(f"numba {sys.modules['numba'].get_num_threads()}")
+    return ", ".join(parts) or "no threaded library loaded"

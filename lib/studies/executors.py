@@ -148,12 +148,16 @@ class RunJob:
     def __call__(self, model, loss, train_cfg, tests) -> dict:
         from ..threads import pin_threads
 
-        pin_threads(self.cpus)
+        pin_threads(self.cpus)  # before torch/numba load in this job: its cores only
         run_dir = Path(train_cfg.output_path) / train_cfg.name
         last = run_dir / "last.pt"
         print(f"run {train_cfg.name}: " + (f"resuming from {last}" if last.is_file() else "starting"), flush=True)
         _arm_test_signal(train_cfg.name, run_dir)
-        return execute_run(model, loss, train_cfg, tests)
+        result = execute_run(model, loss, train_cfg, tests)
+        from ..threads import thread_counts
+
+        print(f"run {train_cfg.name}: {result['status']}; threads at the end: {thread_counts()}", flush=True)
+        return result
 
     def checkpoint(self, *args, **kwargs):
         import submitit
