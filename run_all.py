@@ -6,7 +6,7 @@
                        --timeout_min M --slurm_NAME VALUE ...]
 
 Each notebook `notebooks/NN_verb_object.ipynb` runs with `profile` injected into
-its `parameters` cell; the executed copy goes to `results/NN_verb_object/`.
+its `parameters` cell; the executed copy goes to `results/<profile>/NN_verb_object/ (only results/default/ is committed)`.
 A notebook is skipped when its last run succeeded with the same inputs (its own
 text, the profile, the code under lib/, and the runs of the notebooks before it).
 The first failure stops the run, naming the notebook and the cell.
@@ -102,7 +102,7 @@ def run(profile: str, only: list[str] | None, force: bool) -> int:
     upstream = ""
     chosen = set(select(notebooks, only))
     for nb_path in notebooks:
-        out_dir = RESULTS / nb_path.stem
+        out_dir = RESULTS / profile / nb_path.stem  # each profile has its own folder (lib.paths)
         state_path = out_dir / STATE_FILE
         digest = input_digest(nb_path, profile, lib, upstream)
         upstream = digest  # later notebooks depend on this one's inputs
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NN", help="run only these notebook numbers")
     ap.add_argument("--force", action="store_true", help="rerun even if up to date")
     ap.add_argument("--results-dir", type=Path, default=None,
-                    help="write executed notebooks and results here instead of results/")
+                    help="write executed notebooks and results under DIR/<profile>/ instead of results/<profile>/")
     from lib.cluster import EXECUTOR_ENV, OPTIONS_ENV, add_submitit_arguments, options_from_args
 
     add_submitit_arguments(ap, unit="run")  # --executor submitit --slurm_partition P --gpus_per_run N ...

@@ -7,10 +7,14 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"
-# Results go to results/ unless T2A_RESULTS_DIR names another folder (set by
+# Results go under results/ unless T2A_RESULTS_DIR names another folder (set by
 # ``run_all.py --results-dir``; the tests use it so they never touch results/).
+# Each profile has its own folder below it, results/<profile>/<study>/: only the
+# reference profile's is committed, so running another profile never rewrites
+# tracked files. The run cache results/runs/ is shared (runs are keyed by config).
 RESULTS_ENV = "T2A_RESULTS_DIR"
 RESULTS_DIR = Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results").resolve()
+REFERENCE_PROFILE = "default"  # the committed tables and the README's results block
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
 # Real sample data in the original layout, shipped beside the project (never copied in).
@@ -26,9 +30,16 @@ def corpus_root(profile: str) -> Path:
     return DATA_DIR / "corpus" / profile
 
 
-def results_dir(study: str) -> Path:
-    """results/<study>/, created on demand."""
-    d = RESULTS_DIR / study
+def profile_results_dir(profile: str) -> Path:
+    """results/<profile>/: everything the notebooks of one profile write."""
+    if not profile or "/" in profile or profile.startswith("."):
+        raise ValueError(f"bad profile name {profile!r}")
+    return RESULTS_DIR / profile
+
+
+def results_dir(study: str, profile: str) -> Path:
+    """results/<profile>/<study>/, created on demand."""
+    d = profile_results_dir(profile) / study
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -46,18 +46,20 @@ def test_committed_notebooks_are_clean():
 
 def test_run_notebook_00_tiny_then_skip(t2a_demo, tmp_path):
     # Without a built corpus, notebook 00 reads the shared sample data (its default root).
-    # --results-dir keeps the committed results/ untouched.
+    # --results-dir keeps the committed results/ untouched; the tiny profile's outputs
+    # go to its own folder below it.
     cmd = [sys.executable, str(REPO / "run_all.py"), "--profile", "tiny", "--only", "00",
            "--results-dir", str(tmp_path / "results")]
-    before = (REPO / "results/00_inspect_data/00_inspect_data.ipynb").read_bytes()
+    before = (REPO / "results/default/00_inspect_data/00_inspect_data.ipynb").read_bytes()
     first = subprocess.run(cmd + ["--force"], capture_output=True, text=True, cwd=REPO)
     assert first.returncode == 0, first.stdout + first.stderr
-    out = tmp_path / "results/00_inspect_data"
+    out = tmp_path / "results/tiny/00_inspect_data"
     assert (out / "00_inspect_data.ipynb").is_file() and (out / "summary.csv").is_file()
     assert (out / "utterance.png").stat().st_size > 10_000
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0 and "skip  00_inspect_data" in again.stdout
-    assert (REPO / "results/00_inspect_data/00_inspect_data.ipynb").read_bytes() == before
+    assert (REPO / "results/default/00_inspect_data/00_inspect_data.ipynb").read_bytes() == before
+    assert not (tmp_path / "results/default").exists()
 
 
 def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
@@ -74,3 +76,17 @@ def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
         rc = run_all.run("tiny", None, force=False)
     assert rc == 1
     assert "FAILED 07_fail.ipynb cell" in err.getvalue() and "boom" in err.getvalue()
+
+
+def test_only_the_reference_profile_results_are_tracked():
+    """Running any other profile (make reproduce: quick) can never dirty the tree:
+    its folder under results/ is ignored, the reference profile's is not."""
+    from lib import paths
+
+    assert paths.profile_results_dir("quick") == paths.RESULTS_DIR / "quick"
+    probe = ["results/quick/06_ablation_data/metrics.csv", "results/tiny/00_inspect_data/x.png",
+             "results/full/index.csv", "results/runs/abc/last.pt",
+             f"results/{paths.REFERENCE_PROFILE}/06_ablation_data/metrics.csv"]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *probe], capture_output=True, text=True, cwd=REPO)
+    ignored = set(r.stdout.split())
+    assert ignored == set(probe[:4]), ignored

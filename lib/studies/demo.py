@@ -49,7 +49,7 @@ def prepare_demo(source: str | Path = SHARED_DEMO_DIR, work_dir: str | Path = WO
 
 def run_demo(profile, feature: str = "mfcc"):
     """Notebook 09 in one call: prepare the sample, train and test one run (``profile.demo_max_steps``
-    steps, first seed), draw its curves, a prediction and a face strip into results/09_real_sample/.
+    steps, first seed), draw its curves, a prediction and a face strip into results/<profile>/09_real_sample/.
 
     Returns the StudyResult, or None (after printing why) when the sample is absent.
     """

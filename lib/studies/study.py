@@ -22,7 +22,7 @@ from typing import Sequence
 import pandas as pd
 
 from ..io import atomic_write_text
-from ..paths import REPO_ROOT, RESULTS_DIR
+from ..paths import REPO_ROOT, profile_results_dir
 from . import stats
 from .arms import Arm
 from .profiles import StudyProfile
@@ -77,8 +77,8 @@ def notebook_command(study: str, profile: str) -> str:
 
 
 def write_index_row(row: dict, path: Path | None = None) -> pd.DataFrame:
-    """Insert or replace the row of ``row['study']`` in results/index.csv (atomic)."""
-    path = path or RESULTS_DIR / "index.csv"
+    """Insert or replace the row of ``row['study']`` in results/<profile>/index.csv (atomic)."""
+    path = path or profile_results_dir(row["profile"]) / "index.csv"
     new = pd.DataFrame([{k: row.get(k, "") for k in INDEX_COLUMNS}])
     if path.is_file():
         old = pd.read_csv(path, keep_default_na=False)
@@ -103,7 +103,8 @@ def run_study(study: str, arms: Sequence[Arm], profile: StudyProfile, root: str 
     Raises StudyError after all runs, naming the failed ones (unless raise_on_failure=False).
     """
     t0 = time.perf_counter()
-    out_dir = (results_dir or RESULTS_DIR) / study
+    base = results_dir or profile_results_dir(profile.name)  # results/<profile>/
+    out_dir = base / study
     out_dir.mkdir(parents=True, exist_ok=True)
     planned = plan_runs(arms, profile, root, tests, seeds, runs_dir or RUNS_DIR)
     results = execute_all(planned, workers or profile.workers, progress,
@@ -124,7 +125,7 @@ def run_study(study: str, arms: Sequence[Arm], profile: StudyProfile, root: str 
         "git_commit": git_commit(), "command": notebook_command(study, profile.name),
         "run_wall_s": round(float(pd.to_numeric(runs["wall_s"], errors="coerce").sum()), 1),
         "elapsed_s": round(time.perf_counter() - t0, 1), "machine": machine(),
-        "finished_at": datetime.datetime.now().isoformat(timespec="seconds")}, (results_dir or RESULTS_DIR) / "index.csv")
+        "finished_at": datetime.datetime.now().isoformat(timespec="seconds")}, base / "index.csv")
     curves = pd.read_csv(paths["curves"])
     res = StudyResult(study, out_dir, planned, metrics, curves, summary, runs, [r["key"] for r in failed])
     if failed and raise_on_failure:
