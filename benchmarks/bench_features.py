@@ -9,7 +9,8 @@ one warm-up.
 
     .venv/bin/python benchmarks/bench_features.py [--device cuda] [--seconds 5]
 
-Writes benchmarks/results/bench_features.csv.
+Writes benchmarks/results/local/bench_features.csv (with --record: benchmarks/results/, the
+committed figures the README quotes).
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ sys.path.insert(0, str(REPO))
 from lib.features.hubert import HubertExtractor  # noqa: E402
 from lib.features.mfcc import mfcc, mfcc_t2a  # noqa: E402
 from lib.io import atomic_write_text  # noqa: E402
+from lib.paths import benchmark_csv  # noqa: E402
 
-OUT = REPO / "benchmarks" / "results" / "bench_features.csv"
 
 
 def _hubert(arch: str, device: str) -> HubertExtractor:
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--skip_large", action="store_true")
+    ap.add_argument("--record", action="store_true",
+                    help="write the committed CSV that the README quotes (default: benchmarks/results/local/)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     wav = (0.1 * np.random.default_rng(0).standard_normal(int(args.seconds * 16000))).astype(np.float32)
@@ -108,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(OUT if args.device == "cpu" else OUT.with_name(f"bench_features_{args.device}.csv"),
+    out = benchmark_csv("bench_features" if args.device == "cpu" else f"bench_features_{args.device}", args.record)
+    atomic_write_text(out,
                       buf.getvalue())
     return 0
 

@@ -31,7 +31,7 @@ on a shared box. One tidy CSV holds all settings (column ``threads``).
 
     .venv/bin/python benchmarks/bench_soft_dtw.py [--reps 10] [--rounds 3] [--tslearn-items 2] [--threads all 1]
 
-Writes benchmarks/results/bench_soft_dtw.csv; the last line printed is our
+Writes benchmarks/results/local/bench_soft_dtw.csv (--record: the committed benchmarks/results/ one); the last line printed is our
 speed-up over pysdtw at (B, N, M, C) = (32, 300, 300, 37).
 """
 from __future__ import annotations
@@ -52,7 +52,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-OUT = REPO / "benchmarks" / "results" / "bench_soft_dtw.csv"
 SHAPES = ((16, 200, 200, 37), (32, 300, 300, 37), (16, 750, 750, 37))
 METHODS = ("ours", "pysdtw", "tslearn")
 HEADLINE = (32, 300, 300, 37)
@@ -149,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and pysdtw")
     ap.add_argument("--tslearn-items", type=int, default=2, help="items tslearn is timed on")
     ap.add_argument("--threads", nargs="+", default=["all"], help='threads per worker: "all" or N')
-    ap.add_argument("--out", type=Path, default=OUT, help="CSV to write")
+    ap.add_argument("--out", type=Path, default=None, help="CSV to write (default: see --record)")
+    ap.add_argument("--record", action="store_true",
+                    help="write the committed CSV that the README quotes (default: benchmarks/results/local/)")
     ap.add_argument("--worker", nargs=8, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -196,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
+    if args.out is None:
+        from lib.paths import benchmark_csv
+
+        args.out = benchmark_csv("bench_soft_dtw", args.record)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, buf.getvalue())
     print(f"{'method':8s} {'thr':>3s} {'B':>3s} {'N':>4s} {'M':>4s} {'C':>3s} {'Mcells/s':>9s} "

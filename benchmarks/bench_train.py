@@ -7,7 +7,7 @@ MFCC model on CPU, on the built-in corpus.
 Arms, timed in one run on the same batches: L2 on org clips only; hybrid (L2 on org,
 soft-DTW on TTS clips) with the studies' model (feed-forward 256) and with the
 original's feed-forward 2048. Inference: forward passes over org test_a, audio
-seconds per compute second. Writes benchmarks/results/bench_train.csv.
+seconds per compute second. Writes benchmarks/results/local/bench_train.csv (--record: the committed benchmarks/results/ one).
 """
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from lib.config import FEATURE_RATES_HZ, LossConfig, ModelConfig
 from lib.data import FaceDataset, OrgShareBatchSampler, collate, resolve_speakers
 from lib.layout import Corpus
 from lib.losses import build_loss
+from lib.paths import benchmark_csv
 from lib.model import TalkingFaceModel
 from lib.train.loop import forward_batch
 
-OUT = Path(__file__).resolve().parent / "results" / "bench_train.csv"
 
 
 def time_training(corpus, speakers, loss_type, ff_dim, steps, batch_size, feature):
@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--batch_size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--feature", default="mfcc")
+    ap.add_argument("--record", action="store_true",
+                    help="write the committed CSV that the README quotes (default: benchmarks/results/local/)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     corpus = Corpus(a.root_dir)
@@ -92,8 +94,9 @@ def main() -> None:
                          inference_audio_s_per_compute_s=round(rtf, 1)))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT, index=False)
+    out = benchmark_csv("bench_train", args.record)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out, index=False)
     print(df.to_string(index=False))
 
 

@@ -54,3 +54,13 @@ def resolve_root(root_dir: str | None, profile: str, prefer_demo: bool = False) 
     if prefer_demo and SHARED_DEMO_DIR.is_dir():
         return SHARED_DEMO_DIR
     return corpus_root(profile)
+
+
+BENCH_DIR = REPO_ROOT / "benchmarks" / "results"
+
+
+def benchmark_csv(name: str, record: bool = False) -> Path:
+    """Where a benchmark writes its CSV: benchmarks/results/local/<name>.csv (git-ignored),
+    or, with ``record`` (the benchmarks' ``--record`` flag), the committed
+    benchmarks/results/<name>.csv that the README quotes."""
+    return (BENCH_DIR if record else BENCH_DIR / "local") / f"{name}.csv"
