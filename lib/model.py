@@ -50,10 +50,12 @@ def conv_output_length(lengths: torch.Tensor, n_layers: int) -> torch.Tensor:
 
 
 def resampled_lengths(lengths: torch.Tensor, rate_hz: int, new_rate_hz: int) -> torch.Tensor:
-    """Frames after resampling ``lengths`` frames from ``rate_hz`` to ``new_rate_hz``: ceil(L * new / old)."""
+    """Frames after resampling ``lengths`` frames from ``rate_hz`` to ``new_rate_hz``: the new
+    frames whose times lie within the input's span [0, (L - 1) / rate], floor((L - 1) * new / old) + 1
+    (no extrapolation past the last input frame)."""
     if new_rate_hz == rate_hz:
         return lengths
-    return torch.div(lengths * new_rate_hz + rate_hz - 1, rate_hz, rounding_mode="floor")
+    return torch.div((lengths - 1).clamp(min=0) * new_rate_hz, rate_hz, rounding_mode="floor") + 1
 
 
 def resample_time(x: torch.Tensor, lengths: torch.Tensor, rate_hz: int, new_rate_hz: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +70,7 @@ def resample_time(x: torch.Tensor, lengths: torch.Tensor, rate_hz: int, new_rate
     if new_rate_hz == rate_hz:
         return x, lengths
     new_len = resampled_lengths(lengths, rate_hz, new_rate_hz)
-    T_new = int(-(-x.shape[1] * new_rate_hz // rate_hz))
+    T_new = (x.shape[1] - 1) * new_rate_hz // rate_hz + 1
     pos = torch.arange(T_new, device=x.device, dtype=torch.float64) * (rate_hz / new_rate_hz)  # (T'',)
     i0 = pos.floor().long()
     w = (pos - i0.to(torch.float64)).to(x.dtype)  # (T'',)
@@ -172,16 +174,12 @@ class TalkingFaceModel(nn.Module):
         return torch.einsum("bltd,l->btd", feats, w)  # (B, T, D)
 
     # ------------------------------------------------------------------ forward
-    def forward(self, feats: torch.Tensor, feat_lengths: torch.Tensor, out_frames: int) -> torch.Tensor:
-        """Predict face parameters.
+    def front_end(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer selection, resampling to fps * 2**k (when needed) and the stride-2 convs.
 
-        Args:
-            feats: (B, T, D) or (B, L, T, D) features at ``cfg.feature_rate_hz``.
-            feat_lengths: (B,) long, valid feature frames per item (>= 1).
-            out_frames: frames of the returned tensor (max label frames of the batch).
-        Returns:
-            (B, out_frames, C) float32; frames at or beyond ``output_lengths(feat_lengths)``
-            are exactly zero.
+        feats (B, T, D) or (B, L, T, D) at ``cfg.feature_rate_hz``, feat_lengths (B,)
+        -> ((B, T', d) at ``cfg.face_fps``, (B,) valid frames). Output frame j is
+        centred on the time j / face_fps.
         """
         feat_lengths = feat_lengths.to(feats.device).long()
         if bool((feat_lengths < 1).any()):
@@ -195,7 +193,20 @@ class TalkingFaceModel(nn.Module):
             x = x * label_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)
             x = F.glu(conv(x), dim=1)  # (B, d, ceil(T/2))
             lengths = conv_output_length(lengths, 1)
-        x = x.transpose(1, 2)  # (B, T', d)
+        return x.transpose(1, 2), lengths  # (B, T', d)
+
+    def forward(self, feats: torch.Tensor, feat_lengths: torch.Tensor, out_frames: int) -> torch.Tensor:
+        """Predict face parameters.
+
+        Args:
+            feats: (B, T, D) or (B, L, T, D) features at ``cfg.feature_rate_hz``.
+            feat_lengths: (B,) long, valid feature frames per item (>= 1).
+            out_frames: frames of the returned tensor (max label frames of the batch).
+        Returns:
+            (B, out_frames, C) float32; frames at or beyond ``output_lengths(feat_lengths)``
+            are exactly zero.
+        """
+        x, lengths = self.front_end(feats, feat_lengths)  # (B, T', d) at face_fps
         T = x.shape[1]
         valid = label_mask(lengths, T)  # (B, T')
         x = self.proj_in(self.norm(x))

@@ -118,8 +118,10 @@ def predict_windowed(model: TalkingFaceModel, feats: np.ndarray, frames: int, wi
     feats = np.asarray(feats, dtype=np.float32)
     T = feats.shape[-2]
     out = None
-    for a, w in zip(starts, crossfade_weights(frames, starts, W, O)):
-        fs, fe = a * rate // fps, min(T, -(-(a + len(w)) * rate // fps))
+    for k, (a, w) in enumerate(zip(starts, crossfade_weights(frames, starts, W, O))):
+        # The last window takes every remaining feature frame, as the whole-clip pass does.
+        fs = a * rate // fps
+        fe = T if k == len(starts) - 1 else min(T, -(-(a + len(w)) * rate // fps))
         if fs >= fe:  # features end before the labels would: the tail stays zero, as the whole-clip pass pads
             break
         p = _predict_once(model, feats[..., fs:fe, :], len(w))  # (len(w), C)
