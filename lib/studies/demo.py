@@ -55,7 +55,7 @@ def run_demo(profile, feature: str = "mfcc"):
     """
     import dataclasses
 
-    from ..figures import plot_prediction, plot_training_curves
+    from ..plots import plot_prediction, plot_training_curves
     from ..render import show_player_or_strip
     from .arms import make_arm
     from .study import run_study

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS
+from ..config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS
+from ._style import legend_outside, save_figure
 
 KEY_CHANNELS = ("JawOpen", "MouthClose", "MouthPucker", "MouthFunnel", "MouthSmileLeft", "BrowInnerUp")
 
@@ -33,8 +34,8 @@ def plot_rig_example(
     """
     import matplotlib.pyplot as plt
 
-    from .corpus.builder_clips import label_path, phones_path, read_phones_csv, wav_path
-    from .io import read_audio, read_label_csv
+    from ..corpus.builder_clips import label_path, phones_path, read_phones_csv, wav_path
+    from ..io import read_audio, read_label_csv
 
     root = Path(root)
     speakers = [speaker] + ([oracle_speaker] if oracle_speaker else [])
@@ -64,14 +65,5 @@ def plot_rig_example(
     ax_curves.set_ylim(0, 1)
     ax_curves.set_ylabel("weight")
     ax_curves.set_xlabel("time (s); frame k drawn at (k + 0.5) / 25 s")
-    ax_curves.legend(ncol=3, fontsize=8, loc="upper right")
-    fig.tight_layout()
-    if out_path is not None:
-        import io as _io
-
-        from .io import atomic_write_bytes
-
-        buf = _io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120)
-        atomic_write_bytes(Path(out_path), buf.getvalue())
-    return fig
+    legend_outside(ax_curves)
+    return save_figure(fig, out_path)

@@ -1,9 +1,12 @@
-"""Study figures, made from the tidy CSVs of results/<study>/ only (never from notebook state).
+"""Study figures, made from the tidy CSVs of results/<profile>/<study>/ only (never
+from notebook state).
 
 Every function takes DataFrames read from those files (metrics.csv, curves.csv,
-arms.csv, summary.csv) and returns a matplotlib Figure, saved as PNG when
-``out_path`` is given. :func:`study_figures` makes every figure a study's files
-allow; notebook 08 calls it for each study folder.
+arms.csv, runs.csv, summary.csv) and returns a matplotlib Figure, saved as PNG
+when ``out_path`` is given. :func:`study_figures` makes every figure a study's
+files allow; notebook 08 calls it for each study folder. Figures answer one
+question per panel, with at most :data:`MAX_LINES` lines in it and the legend
+outside the data.
 """
 from __future__ import annotations
 
@@ -13,31 +16,102 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ._style import colors as _colors
+from ._style import legend_outside, log_y, save_figure
+
 SCORES = ("mse_score", "dtw_score")
+MAX_LINES = 8  # more lines than this in one panel cannot be told apart
 
 
 def _save(fig, out_path: str | Path | None):
-    fig.tight_layout()
-    if out_path is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_path, dpi=120)
-    return fig
+    return save_figure(fig, out_path)
 
 
-def _colors(labels: Sequence[str]) -> dict[str, tuple]:
+def curve_panels(arms: Sequence[str], arms_df: pd.DataFrame | None = None,
+                 max_lines: int = MAX_LINES) -> list[tuple[str, list[str]]]:
+    """Split a study's arms into panels of one question each: [(title, arms)].
+
+    A study over data sizes (several ``n_utts`` in arms.csv) gets one panel per
+    size (the arms trained on that many org utterances) and one per voice-count
+    series; any other study gets its arms in order, at most ``max_lines`` a panel.
+    """
+    arms = list(arms)
+    if arms_df is not None and len(arms_df) and "n_utts" in arms_df and arms_df["n_utts"].astype(str).nunique() > 1:
+        info = arms_df.set_index("label")
+        panels: dict[str, list[str]] = {}
+        for a in arms:
+            if a not in info.index:
+                continue
+            size = str(info.at[a, "n_utts"])
+            key = f"TTS voices, {size} org utterances" if a.startswith("voices_") else f"{size} org utterances"
+            panels.setdefault(key, []).append(a)
+        out = []
+        for title, members in panels.items():
+            for k in range(0, len(members), max_lines):
+                out.append((title, members[k:k + max_lines]))
+        return out
+    return [(f"arms {k + 1}-{min(k + max_lines, len(arms))} of {len(arms)}" if len(arms) > max_lines else "",
+             arms[k:k + max_lines]) for k in range(0, len(arms), max_lines)]
+
+
+def plot_validation_curves(curves: pd.DataFrame, arms_df: pd.DataFrame | None = None,
+                           runs: pd.DataFrame | None = None, val_split: str = "val_1", metric: str = "loss",
+                           ncols: int = 3, out_path: str | Path | None = None):
+    """Validation loss against optimizer steps, one panel per question (:func:`curve_panels`).
+
+    Each arm is its mean over seeds at each evaluation (a seed that stopped early
+    drops out of later means), with the seeds' range shaded; with ``runs``
+    (runs.csv) each seed's best step, where early stopping kept its weights, is a
+    dot. A plateau before the dots means the run converged; a curve still falling
+    at its last step means it was cut by the step cap.
+    """
     import matplotlib.pyplot as plt
 
-    cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
-    return {a: cmap(i % cmap.N) for i, a in enumerate(labels)}
+    sel = curves[(curves["split"] == val_split) & (curves["metric"] == metric)]
+    arms = list(dict.fromkeys(sel["arm"]))
+    panels = curve_panels(arms, arms_df)
+    if not panels:
+        panels = [("no validation curves", [])]
+    nc = min(ncols, len(panels))
+    nr = -(-len(panels) // nc)
+    fig, axes = plt.subplots(nr, nc, figsize=(5.6 * nc, 3.3 * nr), squeeze=False)
+    best = {} if runs is None or "best_step" not in runs else dict(zip(runs["run_id"], runs["best_step"]))
+    for ax, (title, members) in zip(axes.flat, panels):
+        col = _colors(members)
+        for arm in members:
+            g = sel[sel["arm"] == arm]
+            by_step = g.groupby("step")["value"].agg(["mean", "min", "max"])
+            ax.plot(by_step.index, by_step["mean"], color=col[arm], lw=1.4, label=arm)
+            if g["run_id"].nunique() > 1:
+                ax.fill_between(by_step.index, by_step["min"], by_step["max"], color=col[arm], alpha=0.15, lw=0)
+            for run_id, r in g.groupby("run_id"):
+                step = best.get(run_id)
+                if step is not None and not pd.isna(step) and (r["step"] == step).any():
+                    ax.plot([step], r.loc[r["step"] == step, "value"].iloc[:1], "o", color=col[arm], ms=3.5)
+        if members:
+            log_y(ax)
+            legend_outside(ax)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("optimizer step")
+        # Each arm's validation loss is its own aligned-pair loss (L2, L1 or soft-DTW):
+        # compare a curve with itself over steps, not arms with each other.
+        ax.set_ylabel(f"org {val_split} {metric}\n(each arm's own loss)", fontsize=9)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    return _save(fig, out_path)
 
 
 def plot_training_curves(curves: pd.DataFrame, arms: Sequence[str] | None = None, val_split: str = "val_1",
                          out_path: str | Path | None = None):
-    """Training loss (left) and org validation loss (right) against steps; one colour per
-    arm, one line per seed. Losses of different arms are on the scale of their own loss."""
+    """Training loss (left) and org validation loss (right) against steps for a few
+    arms (at most :data:`MAX_LINES`; use :func:`plot_validation_curves` for a whole
+    study); one colour per arm, one line per seed. Losses of different arms are on
+    the scale of their own loss."""
     import matplotlib.pyplot as plt
 
     arms = list(arms or dict.fromkeys(curves["arm"]))
+    if len(arms) > MAX_LINES:
+        raise ValueError(f"{len(arms)} arms in one panel; use plot_validation_curves (one panel per question)")
     col = _colors(arms)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharex=True)
     for ax, split in zip(axes, ("train", val_split)):
@@ -45,10 +119,11 @@ def plot_training_curves(curves: pd.DataFrame, arms: Sequence[str] | None = None
         for (arm, run), g in sel.groupby(["arm", "run_id"], sort=False):
             first = run == sel[sel["arm"] == arm]["run_id"].iloc[0]
             ax.plot(g["step"], g["value"], color=col[arm], lw=1.2, alpha=0.8, label=arm if first else None)
-        ax.set_yscale("log")
-        ax.set_xlabel("step")
+        log_y(ax)
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(f"{split} loss")
         ax.set_title(f"{split} loss")
-    axes[1].legend(fontsize=7, loc="upper right")
+    legend_outside(axes[1])
     return _save(fig, out_path)
 
 
@@ -65,7 +140,7 @@ def plot_prediction(gt: np.ndarray, pred: np.ndarray, channels: Sequence[str],
         ax.plot(np.arange(len(gt)) / face_fps, gt[:, j], color="k", lw=1.5, label="ground truth")
         ax.plot(np.arange(len(pred)) / face_fps, pred[:, j], color="tab:red", lw=1.2, label="prediction")
         ax.set_ylabel(ch, fontsize=8)
-    axes[0, 0].legend(fontsize=8, loc="upper right")
+    legend_outside(axes[0, 0])
     axes[0, 0].set_title(title)
     axes[-1, 0].set_xlabel("time (s)")
     return _save(fig, out_path)
@@ -125,8 +200,8 @@ def plot_few_shot(metrics: pd.DataFrame, arms_df: pd.DataFrame, metric: str = "m
     ax.set_xticks(range(len(sizes)), sizes)
     ax.set_xlabel("org training utterances")
     ax.set_ylabel(f"{metric} (org test_a)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    log_y(ax)
+    legend_outside(ax)
     ax.set_title(f"few-shot curve: {metric}, mean ± std over seeds")
     return _save(fig, out_path)
 
@@ -160,7 +235,7 @@ def plot_layer_weights(weights: np.ndarray, title: str = "learned layer weights"
     ax.set_xlabel("layer")
     ax.set_ylabel("weight")
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return _save(fig, out_path)
 
 
@@ -177,7 +252,7 @@ def plot_tts_driven(table: pd.DataFrame, out_path: str | Path | None = None):
         ax.bar(np.arange(len(arms)) + k * width, t["mean"], width, yerr=t["std"].fillna(0), capsize=2, label=grp)
     ax.set_xticks(np.arange(len(arms)) + width * (len(groups) - 1) / 2, arms, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"{table['metric'].iloc[0]} (test_a; TTS vs oracle labels)")
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return _save(fig, out_path)
 
 
@@ -197,12 +272,13 @@ def study_figures(study_dir: str | Path, out_dir: str | Path) -> list[Path]:
 
     def keep(fig, stem):
         made.append(out_dir / f"{name}_{stem}.png")
-        fig.savefig(made[-1], dpi=120)
+        save_figure(fig, made[-1])
         plt.close(fig)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if (study_dir / "curves.csv").is_file():
-        keep(plot_training_curves(read("curves.csv")), "curves")
+        runs = read("runs.csv") if (study_dir / "runs.csv").is_file() else None
+        keep(plot_validation_curves(read("curves.csv"), arms_df, runs), "curves")
     sizes = set(arms_df["n_utts"].astype(str)) if "n_utts" in arms_df else set()
     for metric in SCORES:
         if len(sizes) > 1:

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS
+from ..config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS
+from ._style import legend_outside, save_figure
 
 KEY_CHANNELS = ("JawOpen", "MouthClose", "MouthFunnel", "MouthPucker", "MouthSmileLeft",
                 "MouthStretchLeft", "MouthPressLeft", "BrowInnerUp")
@@ -29,9 +30,6 @@ def plot_utterance(
         labels: (frames, C) face parameters at ``face_fps`` in ``channels`` order.
     Returns the matplotlib Figure (also saved as PNG when ``out_path`` is given).
     """
-    import matplotlib
-
-    matplotlib.use("Agg") if out_path and matplotlib.get_backend() == "" else None
     import matplotlib.pyplot as plt
 
     show = [c for c in show if c in channels]
@@ -44,9 +42,5 @@ def plot_utterance(
         ax_l.plot(t, labels[:, list(channels).index(c)], lw=1.2, label=c)
     ax_l.set_xlabel("time (s)")
     ax_l.set_ylabel("weight")
-    ax_l.legend(ncol=4, fontsize=8, loc="upper right")
-    fig.tight_layout()
-    if out_path:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out_path, dpi=110)
-    return fig
+    legend_outside(ax_l)
+    return save_figure(fig, out_path, dpi=110)
