@@ -38,6 +38,7 @@ class SubmititOptions:
     folder: str | None = None  # job pickles and logs; None: the caller's default (beside its outputs)
     slurm_partition: str | None = None
     gpus_per_job: int = 0  # GPUs of one job (SLURM --gpus-per-node); the job uses cuda when it has one
+    device: str | None = None  # torch device of a job: None = cuda when the job sees a GPU, else cpu
     cpus_per_job: int = 1  # cores of one job (SLURM --cpus-per-task); torch/numba are pinned to these
     mem_gb: float | None = None  # memory of one job (SLURM --mem)
     timeout_min: int = 120  # wall-clock limit of one job (SLURM --time); a job past it is requeued
@@ -224,6 +225,8 @@ def add_submitit_arguments(ap, unit: str = "job") -> None:
                    default=None, metavar="N", help=f"GPUs per {unit} (default 0; with one, the {unit} runs on cuda)")
     g.add_argument(names["cpus"], *(["--cpus_per_job"] if unit != "job" else []), dest="cpus_per_job", type=int,
                    default=None, metavar="N", help=f"cores per {unit}; torch and numba are pinned to them (default 1)")
+    if unit == "run":  # (extraction has its own --device)
+        g.add_argument("--device", default=None, help="torch device of each run job (default: cuda when it has a GPU)")
     g.add_argument("--mem_gb", type=float, default=None, help=f"memory per {unit}, GB")
     g.add_argument("--timeout_min", type=int, default=None, help=f"time limit per {unit}, minutes (default 120)")
     g.add_argument("--max_parallel", type=int, default=None, help=f"{unit}s running at once (default 2)")
@@ -251,7 +254,8 @@ def options_from_args(args, extra: Sequence[str] = ()) -> SubmititOptions:
         slurm[name] = int(value) if value.lstrip("-").isdigit() else value
     base = SubmititOptions.from_env()
     given = {k: getattr(args, k) for k in ("cluster", "slurm_partition", "gpus_per_job", "cpus_per_job", "mem_gb",
-                                           "timeout_min", "max_parallel", "retries") if getattr(args, k) is not None}
+                                           "timeout_min", "max_parallel", "retries", "device")
+             if getattr(args, k, None) is not None}
     if args.submitit_folder:
         given["folder"] = args.submitit_folder
     return dataclasses.replace(base, **given, slurm={**base.slurm, **slurm})

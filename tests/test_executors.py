@@ -175,3 +175,32 @@ def test_options_from_command_line_and_env(monkeypatch):
     monkeypatch.setenv(OPTIONS_ENV, '{"nope": 1}')
     with pytest.raises(ValueError, match="nope"):
         SubmititOptions.from_env()
+
+
+@needs_submitit
+def test_slurm_job_array_script(tmp_path, monkeypatch):
+    """Without a cluster: fake srun/sbatch on PATH, and read the sbatch script submitit writes for a study."""
+    from lib.cluster import make_executor
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\nfor a; do last=$a; done\ncp "$last" {tmp_path}/script.sh\n'
+                                    'echo "Submitted batch job 4242"\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    opts = SubmititOptions(slurm_partition="gpu", gpus_per_job=1, cpus_per_job=4, timeout_min=90, max_parallel=2,
+                           mem_gb=32, slurm={"account": "lab"})
+    ex = make_executor(opts, tmp_path / "logs", "t2a-06")
+    assert ex.cluster == "slurm"  # picked because srun is on PATH
+    with ex.batch():
+        jobs = [ex.submit(print, i) for i in range(3)]
+    assert [j.job_id for j in jobs] == ["4242_0", "4242_1", "4242_2"]
+    script = (tmp_path / "script.sh").read_text()
+    for line in ("--array=0-2%2", "--partition=gpu", "--gpus-per-node=1", "--cpus-per-task=4", "--time=90",
+                 "--mem=32GB", "--account=lab", "--job-name=t2a-06", f"--error={tmp_path}/logs/%A_%a_0_log.err",
+                 "--signal=USR2@"):
+        assert f"#SBATCH {line}" in script, line
+    with pytest.raises(NameError, match="slurm_acount"):  # a misspelt passthrough fails before submitting
+        make_executor(SubmititOptions(slurm={"acount": "lab"}), tmp_path / "logs", "x")

@@ -19,6 +19,7 @@ a killed job; SIGUSR2: submitit's preemption signal).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -142,13 +143,22 @@ class RunJob:
     a preemption or time-out signal; the requeued job resumes from ``last.pt``.
     """
 
-    def __init__(self, cpus: int) -> None:
-        self.cpus = cpus
+    def __init__(self, cpus: int, device: str | None = None) -> None:
+        self.cpus, self.device = cpus, device
 
     def __call__(self, model, loss, train_cfg, tests) -> dict:
         from ..threads import pin_threads
 
         pin_threads(self.cpus)  # before torch/numba load in this job: its cores only
+        import torch
+
+        # device is not part of a run's key: the same run on a GPU job is the same experiment.
+        device = self.device or ("cuda" if torch.cuda.is_available() else None)
+        if device:  # None (no GPU) leaves the config as the local executor writes it: cpu
+            train_cfg = dataclasses.replace(train_cfg, device=device)
+        gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        print(f"run {train_cfg.name}: device {device or 'cpu'} (CUDA_VISIBLE_DEVICES={gpus!r}), {self.cpus} core(s)",
+              flush=True)
         run_dir = Path(train_cfg.output_path) / train_cfg.name
         last = run_dir / "last.pt"
         print(f"run {train_cfg.name}: " + (f"resuming from {last}" if last.is_file() else "starting"), flush=True)
@@ -188,7 +198,7 @@ def _execute_submitit(todo: list[PlannedRun], options: SubmititOptions, name: st
     runs_dir = Path(todo[0].configs[2].output_path)
     folder = Path(options.folder) if options.folder else runs_dir / "_submitit" / name
     by_key = {p.key: p for p in todo}
-    tasks = [(p.key, RunJob(options.cpus_per_job), (*p.configs, p.tests)) for p in todo]
+    tasks = [(p.key, RunJob(options.cpus_per_job, options.device), (*p.configs, p.tests)) for p in todo]
 
     def submitted(key: str, job, attempt: int) -> None:
         run_dir = by_key[key].run_dir
