@@ -42,7 +42,8 @@ def _init_worker(env: dict[str, str]) -> None:
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[str, tuple]], workers: int = 2,
-             desc: str = "jobs", unit: str = "job", progress: bool = True) -> BatchResult:
+             desc: str = "jobs", unit: str = "job", progress: bool = True,
+             fresh_process_per_job: bool = False) -> BatchResult:
     """Run ``fn(*args)`` for every ``(name, args)`` in ``jobs``.
 
     ``workers <= 1`` runs in this process (tests, debugging); otherwise in a
@@ -51,6 +52,8 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[str, tuple]], workers:
     memory, a crash inside a C extension) breaks the pool: every job not
     finished by then is reported as failed with that reason, naming the job, so
     the caller can list it and rerun (finished outputs are skipped on rerun).
+    ``fresh_process_per_job``: each job gets a new worker process (engines whose
+    state depends on what the process did before; children they start end with it).
     """
     from tqdm.auto import tqdm
 
@@ -66,7 +69,8 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[str, tuple]], workers:
 
         env = {k: os.environ.get(k, "1") for k in _THREAD_ENV}
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(env,)) as pool:
+                                 initializer=_init_worker, initargs=(env,),
+                                 max_tasks_per_child=1 if fresh_process_per_job else None) as pool:
             futures = {pool.submit(_guarded, fn, args): name for name, args in jobs}
             for fut in as_completed(futures):
                 name = futures[fut]
