@@ -238,7 +238,8 @@ def options_from_args(args, extra: Sequence[str] = ()) -> SubmititOptions:
     """SubmititOptions from parsed :func:`add_submitit_arguments` flags (over ``$T2A_SUBMITIT``).
 
     ``extra``: the unparsed ``--slurm_NAME VALUE`` / ``--slurm_NAME=VALUE``
-    words; values that look like integers become ints. Anything else is an error.
+    words; values that look like integers become ints; ``--slurm_setup LINE``
+    may repeat (a list of shell lines). Anything else is an error.
     """
     slurm: dict[str, Any] = {}
     words = list(extra)
@@ -251,7 +252,10 @@ def options_from_args(args, extra: Sequence[str] = ()) -> SubmititOptions:
             if not words or words[0].startswith("--"):
                 raise SystemExit(f"{word} needs a value")
             value = words.pop(0)
-        slurm[name] = int(value) if value.lstrip("-").isdigit() else value
+        if name == "setup":  # shell lines run before the job (module load ...): repeatable, a list
+            slurm.setdefault("setup", []).append(value)
+        else:
+            slurm[name] = int(value) if value.lstrip("-").isdigit() else value
     base = SubmititOptions.from_env()
     given = {k: getattr(args, k) for k in ("cluster", "slurm_partition", "gpus_per_job", "cpus_per_job", "mem_gb",
                                            "timeout_min", "max_parallel", "retries", "device")

@@ -164,11 +164,12 @@ def test_options_from_command_line_and_env(monkeypatch):
     ap = argparse.ArgumentParser()
     add_submitit_arguments(ap, unit="run")
     args, extra = ap.parse_known_args(["--gpus_per_run", "1", "--slurm_partition", "gpu", "--max_parallel", "8",
-                                       "--slurm_account", "lab", "--slurm_exclude=node3"])
+                                       "--slurm_account", "lab", "--slurm_exclude=node3",
+                                       "--slurm_setup", "module load cuda", "--slurm_setup=echo hi"])
     monkeypatch.setenv(OPTIONS_ENV, SubmititOptions(timeout_min=30).to_env())
     o = options_from_args(args, extra)
     assert (o.gpus_per_job, o.slurm_partition, o.max_parallel, o.timeout_min) == (1, "gpu", 8, 30)
-    assert o.slurm == {"account": "lab", "exclude": "node3"}
+    assert o.slurm == {"account": "lab", "exclude": "node3", "setup": ["module load cuda", "echo hi"]}
     assert SubmititOptions.from_env() == SubmititOptions(timeout_min=30)
     with pytest.raises(SystemExit, match="unrecognized"):
         options_from_args(args, ["--bogus", "1"])
