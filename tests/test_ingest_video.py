@@ -17,7 +17,7 @@ import pytest
 
 from lib.channels import ARKIT_52
 from lib.io import DataError, read_label_csv
-from lib.ingest.video import to_label_grid
+from lib.ingest.label_grid import to_label_grid
 
 GRID = Path(__file__).resolve().parent.parent.parent / "shared" / "grid_s1"
 CLIP = "bbaf3s"  # any clip of the set; 3 s, 75 video frames at 25 fps

@@ -19,19 +19,21 @@ audio with the ``ffmpeg`` program, because OpenCV does not decode audio.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..channels import ARKIT_52
 from ..config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS, label_frames
 from ..io import DataError
+from .label_grid import to_label_grid
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg")
 MODEL_ENV = "T2A_FACE_LANDMARKER"  # environment variable naming the .task file
@@ -110,13 +112,33 @@ def _protobuf_compat() -> None:
             lambda self, descriptor: message_factory.GetMessageClass(descriptor))
 
 
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Send file descriptor 2 to /dev/null for the block: MediaPipe's C++ (absl) logging
+    writes half a dozen lines per clip to stderr, which no Python setting silences and
+    which would bury the batch's own report. Python exceptions are unaffected (they
+    propagate, they are not printed here). ``T2A_MEDIAPIPE_LOGS=1`` keeps the logs."""
+    if os.environ.get("T2A_MEDIAPIPE_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def make_landmarker(cfg: LabelVideoConfig):
     """A FaceLandmarker in VIDEO mode (tracking across frames) with blendshapes on.
 
     One per clip: tracking state must not carry over from one clip to the next,
     and VIDEO mode needs strictly increasing timestamps within its life.
     """
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logs every graph start
     _protobuf_compat()  # before mediapipe's first import: its bridge looks the method up then
     try:
         from mediapipe.tasks.python import BaseOptions, vision
@@ -198,7 +220,7 @@ def estimate_blendshapes(path: str | Path, cfg: LabelVideoConfig) -> tuple[np.nd
     col = {n: i for i, n in enumerate(ARKIT_52)}
     times, rows = [], []
     last_ms = -1
-    with make_landmarker(cfg) as landmarker:
+    with quiet_native_stderr(), make_landmarker(cfg) as landmarker:
         while True:
             ok, frame = cap.read()  # (H, W, 3) uint8, BGR
             if not ok:
@@ -228,51 +250,6 @@ def estimate_blendshapes(path: str | Path, cfg: LabelVideoConfig) -> tuple[np.nd
     if not rows:
         raise DataError(path, "no video frames could be decoded")
     return np.asarray(times, np.float64), np.stack(rows)  # (N,), (N, 52)
-
-
-# ----------------------------------------------------------------------------- resampling
-def face_runs_missing(found: np.ndarray) -> list[tuple[int, int]]:
-    """[(first, stop)) index runs where ``found`` (N,) bool is False."""
-    runs, start = [], None
-    for i, f in enumerate(found):
-        if not f and start is None:
-            start = i
-        elif f and start is not None:
-            runs.append((start, i))
-            start = None
-    if start is not None:
-        runs.append((start, len(found)))
-    return runs
-
-
-def to_label_grid(times_s: np.ndarray, weights: np.ndarray, n_frames: int, face_fps: int,
-                  max_gap_s: float, where: str | Path = "<video>") -> np.ndarray:
-    """Video-rate weights -> (n_frames, C) at ``face_fps`` by linear interpolation.
-
-    Args:
-        times_s: (N,) increasing frame times in seconds on the audio's clock.
-        weights: (N, C) with NaN rows for frames without a face.
-    Raises DataError (naming ``where``) for a run without a face longer than
-    ``max_gap_s``, or when the label grid runs past the last video frame by more.
-    """
-    found = ~np.isnan(weights).any(axis=1)  # (N,)
-    if not found.any():
-        raise DataError(where, "no face found in any frame")
-    period_s = float(np.median(np.diff(times_s))) if len(times_s) > 1 else 1.0 / face_fps
-    for a, b in face_runs_missing(found):
-        gap_s = (b - a) * period_s
-        if gap_s > max_gap_s + 1e-9:
-            raise DataError(where, f"no face for {gap_s:.2f} s (frames {a}-{b - 1}, {times_s[a]:.2f}-"
-                                   f"{times_s[b - 1]:.2f} s), longer than max_gap_s={max_gap_s}")
-    t_out = np.arange(n_frames) / face_fps  # (n_frames,)
-    # A video frame shows the face for one period; past the last one the face is held
-    # for as long as a tolerated gap, never longer.
-    overrun_s = float(t_out[-1] - (times_s[-1] + period_s)) if n_frames else 0.0
-    if overrun_s > max_gap_s + 1e-9:
-        raise DataError(where, f"audio runs {overrun_s:.2f} s past the last video frame")
-    t_in, w_in = times_s[found], weights[found].astype(np.float64)
-    out = np.stack([np.interp(t_out, t_in, w_in[:, c]) for c in range(w_in.shape[1])], axis=1)  # (n_frames, C)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- one clip
