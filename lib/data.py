@@ -177,6 +177,13 @@ class FaceDataset(Dataset):
         fe = max(fs + 1, min(n_feat, int(round((a + W) / n_lab * n_feat))))
         return (fs, fe), (a, a + W)
 
+    def windows_per_epoch(self) -> list[int]:
+        """Per item, how many windows an epoch draws from it: ceil(label frames / window), so an
+        epoch covers about every frame once, as an epoch of whole clips does (1 each without a window)."""
+        if self.window_frames is None:
+            return [1] * len(self)
+        return [max(1, math.ceil(self._target(k)[0].shape[0] / self.window_frames)) for k in self.keys]
+
     def tiles(self, i: int) -> list[dict]:
         """Item ``i`` as consecutive windows covering every label frame (for validation in
         bounded memory); the whole item when no window is set, it fits, or it is unaligned."""

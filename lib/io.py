@@ -258,9 +258,20 @@ LIVE_LINK_FACE_FPS = 60
 
 
 def _timecode_s(tc: str, fps: int) -> float:
-    # Live Link Face timecodes are HH:MM:SS:FF.fff (FF = frame within the second at 60 fps).
+    # Live Link Face timecodes are HH:MM:SS:FF.fff (FF = frame within the second, .fff its fraction).
     hh, mm, ss, ff = tc.strip().split(":")
     return int(hh) * 3600 + int(mm) * 60 + int(ss) + float(ff) / fps
+
+
+def _timecode_rate(timecodes: Sequence[str], default: int) -> int:
+    """Frame rate of the timecodes' FF field: the app may stamp 60 fps data with a 30 fps
+    timecode (FF 0..29, .5 on every other row). The smallest common rate above the largest
+    FF seen; ``default`` for takes under a second (FF never wraps)."""
+    max_ff = max(int(float(tc.strip().split(":")[3])) for tc in timecodes)
+    seconds = {tc.strip().split(":")[2] for tc in timecodes}
+    if len(seconds) < 3:  # under about a second: FF has not shown its range
+        return default
+    return next((r for r in (24, 25, 30, 50, 60, 100, 120) if r > max_ff), max_ff + 1)
 
 
 LIVE_LINK_COUNT_COLUMNS = ("BlendShapeCount", "BlendshapeCount")  # both spellings occur in real takes
@@ -277,7 +288,8 @@ def read_live_link_face_csv(
     to ``face_fps`` by linear interpolation over the timecodes.
 
     Repeated timecodes (the app writes a frame twice when it stalls) keep their
-    first row; a take running past midnight continues across the wrap.
+    first row; a take running past midnight continues across the wrap; the
+    timecode's own frame rate (30 or 60) is read from its FF field.
 
     Returns:
         values (round(duration_s * face_fps), channels) float32, channel names.
@@ -303,7 +315,8 @@ def read_live_link_face_csv(
         bad = next(i for i, r in enumerate(body) if len(r) != len(header))
         raise DataError(path, f"row {bad + 2} has {len(body[bad])} fields, header has {len(header)}")
     try:
-        t = np.array([_timecode_s(r[0], source_fps) for r in body])
+        tc_rate = _timecode_rate([r[0] for r in body], source_fps)
+        t = np.array([_timecode_s(r[0], tc_rate) for r in body])
         vals = np.array([[float(x) for x in r[2:]] for r in body], dtype=np.float64)  # (frames, 61)
     except ValueError as e:
         raise DataError(path, f"bad value ({e})") from None

@@ -47,6 +47,19 @@ def test_face_json_read_back_and_defaults(tmp_path):
         Corpus(tmp_path)
 
 
+def test_io_readers_take_a_set_name_or_a_list_alike(tmp_path):
+    from lib import io
+
+    x = np.random.default_rng(0).random((5, 52)).astype(np.float32)
+    io.write_label_csv(tmp_path / "a.csv", x, "arkit52")
+    by_name, names = io.read_label_csv(tmp_path / "a.csv", channels="t2a37", known="arkit52")
+    by_list, _ = io.read_label_csv(tmp_path / "a.csv", channels=list(T2A_37), known=list(ARKIT_52))
+    assert names == T2A_37 and np.array_equal(by_name, by_list)
+    np.testing.assert_allclose(by_name, x[:, [ARKIT_52.index(c) for c in T2A_37]], atol=1e-6)
+    io.save_npy(tmp_path / "b", x, "arkit52")
+    assert io.load_npy(tmp_path / "b", "t2a37")[1] == T2A_37
+
+
 def test_fps_hint_names_the_rate_the_ratio_matches():
     # 10 s of audio: labels keyed at each common rate but read at 25 fps.
     for fps in COMMON_FPS:
@@ -303,10 +316,16 @@ def test_stand_in_rig_end_to_end(rig, tmp_path):
     ck = load_checkpoint(run / "best.pt")
     assert FaceFormat.from_dict(ck["face"]) == FaceFormat.make(list(RIG_CHANNELS), fps)
     assert json.loads((run / "config.json").read_text())["train"]["window_s"] == 1.5
+    # An epoch is about one pass over the frames: ceil(frames / window) windows of each take.
+    corpus = Corpus(root)
+    W = round(1.5 * fps)
+    n_windows = sum(-(-corpus.own_labels("org", "train", u).shape[0] // W) for u in corpus.utterances("org", "train"))
+    curves = pd.read_csv(run / "curves.csv")
+    row = curves[(curves.split == "val_1") & (curves.metric == "loss")].iloc[0]
+    assert row.epoch == round(row.step / -(-n_windows // 4), 4) and n_windows > 2 * SPLIT_TAKES["train"]
     # test, as the original's test.sh calls it: its flags agree with the run's config.
     assert main(["test", "--arch", "mfcc", "--root_dir", str(root), "--feature_dir", "mfcc", "--freq", "100",
                  "--input_dim", "39", "--output_path", str(out), "--name", "r", "--no_progress"]) == 0
-    corpus = Corpus(root)
     for utt in corpus.utterances("org", "test_a"):
         pred, names = read_label_csv(run / f"{utt}.csv")
         assert names == RIG_CHANNELS
@@ -355,8 +374,9 @@ def test_checkpoint_without_a_face_format_loads_as_t2a37_at_25_fps(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Live Link Face
-def _live_link_take(path: Path, seconds: float, count_header: str, rng) -> np.ndarray:
-    """A take in Live Link Face's own layout (HH:MM:SS:FF.mmm timecodes, 60 fps); returns (frames, 61)."""
+def _live_link_take(path: Path, seconds: float, count_header: str, rng, tc_fps: int = 60) -> np.ndarray:
+    """A take in Live Link Face's own layout (60 fps rows, HH:MM:SS:FF.fff timecodes at ``tc_fps``,
+    .fff the fraction of a timecode frame); returns (frames, 61)."""
     from lib.channels import LIVE_LINK_FACE_61
 
     n = int(round(seconds * 60))
@@ -365,23 +385,24 @@ def _live_link_take(path: Path, seconds: float, count_header: str, rng) -> np.nd
     lines = [f"Timecode,{count_header}," + ",".join(LIVE_LINK_FACE_61)]
     f0 = (17 * 3600 + 38 * 60 + 19) * 60 + 15  # a take starts at any time of day (frame count at 60 fps)
     for i in range(n):
-        sec, ff = divmod(f0 + i, 60)
+        sec, f60 = divmod(f0 + i, 60)
         hh, mm, ss = sec // 3600, sec % 3600 // 60, sec % 60
-        # The app writes the frame within the second plus a constant sub-frame part.
-        lines.append(f"{hh:02d}:{mm:02d}:{ss:02d}:{ff:02d}.207,61," + ",".join(f"{v:.6f}" for v in vals[i]))
+        ff = f60 * tc_fps / 60 + 0.207  # frame within the second at the timecode's rate, plus a constant offset
+        lines.append(f"{hh:02d}:{mm:02d}:{ss:02d}:{int(ff):02d}.{round((ff % 1) * 1000):03d},61,"
+                     + ",".join(f"{v:.6f}" for v in vals[i]))
     path.write_text("\n".join(lines) + "\n")
     return vals
 
 
-@pytest.mark.parametrize("count_header", ["BlendShapeCount", "BlendshapeCount"])
-def test_live_link_take_imports_at_the_corpus_fps_and_exports_round_trip(tmp_path, count_header):
+@pytest.mark.parametrize("count_header,tc_fps", [("BlendShapeCount", 60), ("BlendshapeCount", 30)])
+def test_live_link_take_imports_at_the_corpus_fps_and_exports_round_trip(tmp_path, count_header, tc_fps):
     from lib.channels import LIVE_LINK_FACE_61
     from lib.cli import main
     from lib.io import read_live_link_face_csv, write_audio
     from lib.ingest.livelink import write_live_link
 
     rng = np.random.default_rng(3)
-    vals = _live_link_take(tmp_path / "take_cal.csv", 4.0, count_header, rng)
+    vals = _live_link_take(tmp_path / "take_cal.csv", 4.0, count_header, rng, tc_fps)
     write_audio(tmp_path / "take.wav", 0.1 * rng.standard_normal(4 * AUDIO_SAMPLE_RATE_HZ).astype(np.float32))
     root = tmp_path / "corpus"
     (root / "wavs").mkdir(parents=True)
@@ -402,6 +423,12 @@ def test_live_link_take_imports_at_the_corpus_fps_and_exports_round_trip(tmp_pat
     np.testing.assert_allclose(back[:-1, idx], vals[:-1, idx], atol=0.01)
     assert np.all(back[:, 52:] == 0)
     assert main(["check-data", "--root_dir", str(root)]) == 0
+    # A batch of takes: the good ones are imported, the bad one is named, the exit code is 1.
+    (tmp_path / "bad.csv").write_text("Timecode,Frames,JawOpen\n00:00:00:00.000,1,0.5\n")
+    rc = main(["import-take", "--csv", str(tmp_path / "bad.csv"), str(tmp_path / "take_cal.csv"),
+               "--wav", str(tmp_path / "take.wav"), str(tmp_path / "take.wav"), "--root_dir", str(root),
+               "--utt", "t2", "t3"])
+    assert rc == 1 and (root / "labels/org/train/t3.csv").is_file() and not (root / "wavs/org/train/t2.wav").exists()
 
 
 def test_rig_map_maps_one_rig_onto_another(tmp_path):

@@ -149,7 +149,11 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                            weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay_per_epoch)
-    sampler = OrgShareBatchSampler(train_ds.aligned, cfg.batch_size, cfg.org_share_per_batch, cfg.seed)
+    # An epoch draws windows_per_epoch() windows of each item (1 per item without a window):
+    # the sampler runs over that expanded list, which maps back to dataset items.
+    item_of = [i for i, n in enumerate(train_ds.windows_per_epoch()) for _ in range(n)]
+    sampler = OrgShareBatchSampler([train_ds.aligned[i] for i in item_of], cfg.batch_size,
+                                   cfg.org_share_per_batch, cfg.seed)
     steps_per_epoch = len(sampler)
     by_steps = cfg.eval_every_steps is not None
     total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.max_epochs * steps_per_epoch
@@ -222,7 +226,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
             if torch.get_num_threads() != threads:
                 torch.set_num_threads(threads)
             # The crop key makes each item's window (if any) a pure function of its place in the run.
-            batch = collate([train_ds.item(i, (cfg.seed, s["epoch"], s["batch_in_epoch"], j))
+            batch = collate([train_ds.item(item_of[i], (cfg.seed, s["epoch"], s["batch_in_epoch"], j))
                              for j, i in enumerate(idx)]).to(device)
             pred, pred_len = forward_batch(model, batch)
             loss, _ = loss_fn(pred, batch.labels, pred_len, batch.label_lengths, batch.aligned)
