@@ -455,3 +455,24 @@ def test_rig_map_maps_one_rig_onto_another(tmp_path):
         read_rig_map(tmp_path / "bad.csv")
     with pytest.raises(DataError, match="m.csv.*source channels not in"):
         m.apply(x[:, :3], RIG_CHANNELS[:3])
+
+
+def test_render_draws_a_custom_rig_through_a_rig_map_at_the_corpus_fps(tmp_path, monkeypatch):
+    import lib.render.cli as render_cli
+    from lib.ingest.rig_map import write_rig_map
+    from lib.render.video import video_frame_count
+
+    seen = {}
+    monkeypatch.setattr(render_cli, "render_side_by_side",
+                        lambda panels, titles, wav, out, **kw: seen.update(panels=panels, wav=wav, **kw) or out)
+    root = make_rig_corpus(tmp_path / "rig", 30, extract=False)
+    corpus = Corpus(root)
+    utt = corpus.utterances("org", "val_1")[0]
+    write_rig_map(tmp_path / "m.csv", [("jaw_open_c", "JawOpen", 1.0), ("lips_seal_c", "MouthClose", 0.5)])
+    render_cli.render_clip(root, "org", "val_1", utt, tmp_path / "v.mp4", progress=False, rig_map=tmp_path / "m.csv")
+    gt = corpus.own_labels("org", "val_1", utt)
+    assert seen["fps"] == seen["face_fps"] == 30 and seen["channels"] == ("JawOpen", "MouthClose")
+    np.testing.assert_allclose(seen["panels"][0], gt[:, [RIG_JAW, RIG_CHANNELS.index("lips_seal_c")]] * [1, 0.5],
+                               rtol=1e-6)
+    # One video frame per label frame: the video runs at the corpus's rate, as long as the audio.
+    assert video_frame_count(len(seen["wav"]) / AUDIO_SAMPLE_RATE_HZ, seen["fps"]) == len(gt)

@@ -13,9 +13,13 @@ from .video import render_side_by_side
 
 def render_clip(root_dir: str | Path, speaker: str, split: str, utt: str, out: str | Path,
                 pred_dirs: list[str | Path] = (), titles: list[str] | None = None, org_speaker: str = ORG_SPEAKER,
-                size: tuple[int, int] = (256, 256), progress: bool = True) -> Path:
+                size: tuple[int, int] = (256, 256), progress: bool = True,
+                rig_map: str | Path | None = None) -> Path:
     """Ground truth (Corpus.labels: for a TTS voice, org's unaligned labels) and one panel
-    per prediction folder, over the clip's audio. Returns the file written."""
+    per prediction folder, over the clip's audio, at the corpus's face fps. The face is drawn
+    from ARKit names: a custom rig is shown through ``rig_map`` (source,target,weight CSV
+    onto ARKit names; without it, channels the face does not know stay at rest).
+    Returns the file written."""
     from ..layout import Corpus
 
     corpus = Corpus(root_dir, org_speaker=org_speaker)
@@ -34,8 +38,14 @@ def render_clip(root_dir: str | Path, speaker: str, split: str, utt: str, out: s
     titles = list(titles) if titles else default_titles
     if len(titles) != len(panels):
         raise ValueError(f"{len(titles)} titles for {len(panels)} panels (ground truth + {len(pred_dirs)})")
+    channels = corpus.channels
+    if rig_map is not None:
+        from ..ingest.rig_map import read_rig_map
+
+        m = read_rig_map(rig_map)
+        panels, channels = [m.apply(p, channels) for p in panels], m.targets
     # The corpus's face format: its channels at its fps (video frames at the same rate).
-    return render_side_by_side(panels, titles, wav, out, channels=corpus.channels, size=size, progress=progress,
+    return render_side_by_side(panels, titles, wav, out, channels=channels, size=size, progress=progress,
                                fps=corpus.face_fps, face_fps=corpus.face_fps)
 
 
@@ -86,6 +96,7 @@ def cli_main(argv: list[str]) -> int:
         ap.add_argument("--pred_dir", nargs="+", default=[], help="run folders holding predicted CSVs")
         ap.add_argument("--titles", nargs="+", default=None, help="one per panel, ground truth first")
         ap.add_argument("--org_speaker", default=ORG_SPEAKER)
+        ap.add_argument("--rig_map", default=None, help="CSV source,target,weight: a custom rig onto ARKit names")
     else:
         ap.description = speak.__doc__
         ap.add_argument("text")
@@ -101,7 +112,7 @@ def cli_main(argv: list[str]) -> int:
     try:
         if cmd == "render":
             path = render_clip(a.root_dir, a.speaker, a.split, a.utt, a.out, a.pred_dir, a.titles, a.org_speaker,
-                               a.size, not a.no_progress)
+                               a.size, not a.no_progress, a.rig_map)
         else:
             path = speak(a.text, a.voice, a.checkpoint, a.out, a.csv_out, a.feature_checkpoint, a.device, a.size,
                          not a.no_progress)
