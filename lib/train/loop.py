@@ -126,12 +126,15 @@ def evaluate_loss(model, loss_fn, dataset: FaceDataset, batch_size: int, device)
 
 
 def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: LossConfig | None = None,
-          given: Sequence[str] = ()) -> Path:
+          given: Sequence[str] = (), build_model=None, checkpoint_extra: dict | None = None) -> Path:
     """Train (or resume) the run ``<cfg.output_path>/<cfg.name>``; returns the run folder.
 
     ``model_cfg``'s data-dependent fields (input_dim, n_feature_layers,
     n_channels, feature_rate_hz) are filled from the data unless named in
     ``given``. A finished run is not retrained: the call returns at once.
+    ``build_model`` (ModelConfig -> module; default TalkingFaceModel) and
+    ``checkpoint_extra`` (entries added to every checkpoint) let a variant such as
+    lib.live's bounded-context model train through this same loop.
     """
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
     corpus, train_ds, val_ds = build_datasets(cfg)
@@ -144,7 +147,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
     write_or_check_config(run_dir, model_cfg, loss_cfg, cfg)  # first file of the run
 
     device = pick_device(cfg.device)
-    model = TalkingFaceModel(model_cfg).to(device)
+    model = (build_model or TalkingFaceModel)(model_cfg).to(device)
     loss_fn = build_loss(loss_cfg, corpus.channels)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
                            weight_decay=cfg.weight_decay)
@@ -181,7 +184,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
                                     "sampler": {"seed": cfg.seed, "epoch": s["epoch"],
                                                 "batch_in_epoch": s["batch_in_epoch"]},
                                     "configs": configs, "channels": list(corpus.channels),
-                                    "face": corpus.face.to_dict()})
+                                    "face": corpus.face.to_dict(), **(checkpoint_extra or {})})
 
     def log(split: str, metric: str, value: float) -> None:
         s["curves"].append({"step": s["step"], "epoch": round(s["step"] / steps_per_epoch, 4), "split": split,
@@ -197,7 +200,8 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
         for k, v in scores.items():
             log(cfg.val_split, k, v)
         weights = {"model": model.state_dict(), "configs": configs, "channels": list(corpus.channels),
-                   "face": corpus.face.to_dict(), "step": s["step"], "epoch": s["epoch"], "val_loss": scores["loss"]}
+                   "face": corpus.face.to_dict(), "step": s["step"], "epoch": s["epoch"], "val_loss": scores["loss"],
+                   **(checkpoint_extra or {})}
         if cfg.keep_eval_checkpoints:
             save_checkpoint(run_dir / "checkpoints" / eval_checkpoint_name(s["epoch"], s["step"], by_steps), weights)
         if scores["loss"] < s["best_score"]:
