@@ -94,7 +94,7 @@ def main() -> None:
                          inference_audio_s_per_compute_s=round(rtf, 1)))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    out = benchmark_csv("bench_train", args.record)
+    out = benchmark_csv("bench_train", a.record)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     print(df.to_string(index=False))
