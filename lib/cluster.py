@@ -135,12 +135,12 @@ def _collect(job, name: str, attempts: int) -> tuple[JobOutcome, bool]:
     log = str(job.paths.stderr)
     try:
         return JobOutcome(name, job.result(), None, log, str(job.job_id), attempts), False
+    except FailedJobError as e:  # first: it subclasses UncompletedJobError. The task raised: not worth retrying
+        return JobOutcome(name, None, _trace_last_line(str(e)), log, str(job.job_id), attempts), False
     except UncompletedJobError as e:
         why = f"job {job.job_id} ended without a result (killed, out of memory, node failure or out of time): " \
               f"{_trace_last_line(str(e))}"
         return JobOutcome(name, None, why, log, str(job.job_id), attempts), True
-    except FailedJobError as e:
-        return JobOutcome(name, None, _trace_last_line(str(e)), log, str(job.job_id), attempts), False
 
 
 def run_jobs(tasks: Sequence[tuple[str, Callable, tuple]], options: SubmititOptions, folder: str | Path,

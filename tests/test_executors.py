@@ -205,3 +205,18 @@ def test_slurm_job_array_script(tmp_path, monkeypatch):
         assert f"#SBATCH {line}" in script, line
     with pytest.raises(NameError, match="slurm_acount"):  # a misspelt passthrough fails before submitting
         make_executor(SubmititOptions(slurm={"acount": "lab"}), tmp_path / "logs", "x")
+
+
+@needs_submitit
+def test_run_jobs_lists_a_job_that_raises_with_its_log(tmp_path):
+    from lib.cluster import run_jobs
+
+    outcomes = {}
+    # Builtins: the jobs need no import of the toolkit, so this costs two Python start-ups.
+    tasks = [("fine", abs, (-3,)), ("broken", int, ("not a number",))]
+    cluster = run_jobs(tasks, OPTIONS, tmp_path / "logs", lambda o: outcomes.__setitem__(o.name, o))
+    assert cluster == "local"
+    assert outcomes["fine"].result == 3 and outcomes["fine"].error is None
+    bad = outcomes["broken"]
+    assert bad.result is None and "ValueError: invalid literal for int()" in bad.error and bad.attempts == 1
+    assert "ValueError" in Path(bad.log).read_text()  # the log named in the outcome holds the traceback

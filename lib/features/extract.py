@@ -217,82 +217,21 @@ def extract_corpus(root: str | Path, feature: str, checkpoint: str | Path | None
         else:
             jobs.append((wav, npy, identity))
     if jobs and executor_choice(executor) == "submitit":
-        _extract_sharded(spec, jobs, report, checkpoint, workers, device, batch_size, shards, options)
+        from .shards import extract_sharded
+
+        extract_sharded(root, spec, jobs, report, checkpoint, workers, device, batch_size, shards, options)
     elif jobs:
-        _extract_jobs(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
+        extract_jobs(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
     report.failed.sort()
     report.seconds = time.perf_counter() - t0
     return report
 
 
-def _extract_jobs(spec, jobs, report, checkpoint, workers, device, batch_size, progress) -> None:
+def extract_jobs(spec: ExtractorSpec, jobs: list, report: ExtractReport, checkpoint, workers: int,
+                 device: str | None, batch_size: int | None, progress: bool) -> None:
+    """Extract ``jobs`` [(wav, npy, identity)] on this machine, counting into ``report``."""
     run = _run_functions if spec.kind == "function" else _run_model
     run(spec, jobs, report, checkpoint, workers, device, batch_size, progress)
-
-
-# ----------------------------------------------------------------------------- shards (submitit jobs)
-class ShardJob:
-    """One shard of an extraction as a submitit job: pin threads, skip finished files, extract.
-
-    ``checkpoint`` makes submitit requeue it after preemption or a time-out; the
-    requeued shard skips the files its first attempt finished (their sidecars).
-    """
-
-    def __init__(self, feature: str, cpus: int) -> None:
-        self.feature, self.cpus = feature, cpus
-
-    def __call__(self, jobs, checkpoint, workers, device, batch_size) -> ExtractReport:
-        from ..threads import pin_threads
-
-        pin_threads(self.cpus)
-        spec = EXTRACTORS[self.feature]
-        report = ExtractReport(self.feature, total=len(jobs))
-        todo = [j for j in jobs if not is_up_to_date(j[1], j[2])]
-        report.skipped = len(jobs) - len(todo)
-        if todo:
-            _extract_jobs(spec, todo, report, checkpoint, workers, device, batch_size, progress=False)
-        print(report.summary(), flush=True)
-        return report
-
-    def checkpoint(self, *args, **kwargs):
-        import submitit
-
-        return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
-
-
-def _extract_sharded(spec, jobs, report, checkpoint, workers, device, batch_size, shards, options) -> None:
-    from ..cluster import SubmititOptions, run_jobs
-
-    options = options or SubmititOptions.from_env()
-    n = max(1, min(len(jobs), shards or options.max_parallel))
-    parts = [jobs[k::n] for k in range(n)]  # interleaved: each shard gets every speaker and split
-    # A shard runs `workers` processes (function extractors) or torch threads (models) on its own cores.
-    per_shard = max(1, min(workers, options.cpus_per_job))
-    tasks = [(f"shard {k + 1}/{n}", ShardJob(spec.name, options.cpus_per_job),
-              (part, checkpoint, per_shard, device, batch_size)) for k, part in enumerate(parts)]
-    root = Path(jobs[0][1]).parents[4]  # <root>/wav_features/<speaker>/<feature>/<split>/<utt>.npy
-    folder = Path(options.folder) if options.folder else root / "wav_features" / "_submitit" / spec.name
-    bar = tqdm(total=n, desc=f"{spec.name} shards", unit="job")
-
-    def outcome(o) -> None:
-        k = int(o.name.split()[1].split("/")[0]) - 1
-        if o.error is None:
-            r = o.result
-            report.written += r.written
-            report.failed += r.failed
-        else:  # the job died or raised: its files that are not on disk now are this report's failures
-            for wav, npy, identity in parts[k]:
-                if is_up_to_date(npy, identity):
-                    report.written += 1
-                else:
-                    report.failed.append((str(wav), f"not extracted: {o.name} (job {o.job_id}) failed: {o.error} "
-                                                    f"(log: {o.log})"))
-        bar.update()
-
-    try:
-        run_jobs(tasks, options, folder, outcome, job_name=f"t2a-extract-{spec.name}")
-    finally:
-        bar.close()
 
 
 def _run_functions(spec, jobs, report, checkpoint, workers, device, batch_size, progress) -> None:
