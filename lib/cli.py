@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "import-videos": ("lib.ingest.import_videos", "videos + transcripts -> a corpus in the layout"),
     "augment": ("lib.ingest.augment", "add offline TTS voices speaking every org utterance's text"),
     "import-take": ("lib.ingest.livelink", "a Live Link Face take (CSV + wav) -> one utterance at the corpus's fps"),
+    "train-live": ("lib.live.train", "train a streaming model (bounded lookahead / left context)"),
+    "serve": ("lib.live.server", "WebSocket server + browser page: live faces from a microphone or PCM stream"),
+    "export-onnx": ("lib.live.onnx_export", "export a run to ONNX (offline or streaming window)"),
 }
 
 

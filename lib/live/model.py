@@ -109,7 +109,7 @@ class LiveFaceModel(TalkingFaceModel):
         rel = i[None, :] - i[:, None]  # (T, T): key - query
         right = self.right_frames[layer]
         band = (rel >= -self.left_frames) & (rel <= right)  # (T, T)
-        valid_key = label_mask(lengths, T)[:, None, :] | torch.eye(T, dtype=torch.bool, device=lengths.device)
+        valid_key = label_mask(lengths, T)[:, None, :] | (rel == 0)[None]  # (B, T, T); not torch.eye: ONNX has no bool EyeLike
         allowed = band[None] & valid_key  # (B, T, T); a padded query keeps itself: no empty softmax row
         table = self.rel_bias[layer]  # (H, left + right + 1)
         bias = table[:, (rel + self.left_frames).clamp(0, self.left_frames + right)]  # (H, T, T)

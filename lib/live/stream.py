@@ -1,0 +1,151 @@
+"""Streaming inference: PCM chunks of any size in, face frames out at a constant latency.
+
+Per push: the new audio goes through :class:`~lib.live.features.StreamingMfcc`;
+every face frame whose whole context has now arrived (features up to
+``stride * (j + lookahead)``) is computed by running the model on a window that
+starts ``warmup_frames`` before it (its band and conv receptive field), so it
+equals the frame of one offline pass over the whole clip with the same mask
+(:func:`offline_predict`; tested on clips cut into random chunk sizes).
+
+Latency: frame j (the instant j / fps) leaves once audio reaches
+j / fps + lookahead_ms + 36 ms (the MFCC window and delta, FEATURE_LOOKAHEAD_MS),
+plus at most one chunk of waiting for the chunk that holds that sample:
+:attr:`StreamingPredictor.algorithmic_latency_ms` + chunk. Memory is bounded by
+the window (features of warmup + lookahead + one chunk), whatever the stream's length.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from ..channels import FaceFormat
+from ..config import AUDIO_SAMPLE_RATE_HZ, label_frames
+from .features import FEATURE_LOOKAHEAD_MS, FEATURE_NAME, StreamingMfcc, mfcc_live
+from .model import LiveFaceModel
+
+
+@dataclasses.dataclass
+class Frames:
+    """Face frames out of one push: ``values`` (k, C) float32 for frames start .. start + k - 1,
+    frame j at ``j / fps`` seconds of the stream's audio."""
+
+    start: int
+    values: np.ndarray
+    fps: int
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return (self.start + np.arange(len(self.values))) / self.fps  # (k,)
+
+
+def check_live_feature(feature: str) -> None:
+    if feature != FEATURE_NAME:
+        raise ValueError(f"streaming computes {FEATURE_NAME!r} features only, the model was trained on "
+                         f"{feature!r} (MFCC's top_db and PPG's per-utterance normalisation depend on the "
+                         f"whole clip); train with lib.live.train (feature {FEATURE_NAME!r})")
+
+
+class StreamingPredictor:
+    """One audio stream through a :class:`LiveFaceModel` (see module docstring).
+
+    ``push(pcm)`` with (n,) float32 16 kHz samples returns the :class:`Frames` that became
+    final; ``flush()`` ends the clip (the end cuts the right context, as offline) and
+    returns the rest, up to the label frame count round(duration * fps).
+    """
+
+    def __init__(self, model: LiveFaceModel, face: FaceFormat | None = None):
+        self.model = model.eval()
+        self.face = face
+        self.fps = model.cfg.face_fps
+        self.stride = model.stride
+        self.R = model.lookahead_frames
+        self.warmup = model.warmup_frames
+        self.mfcc = StreamingMfcc()
+        self._feats = np.zeros((0, model.cfg.input_dim), np.float32)  # features [f_start, n_feat)
+        self._f_start = 0
+        self.n_emitted = 0
+        self._done = False
+
+    @property
+    def algorithmic_latency_ms(self) -> float:
+        """Audio time from a frame's instant to the sample that completes it: lookahead + 36 ms."""
+        return self.model.live.lookahead_ms + FEATURE_LOOKAHEAD_MS
+
+    @property
+    def n_samples(self) -> int:
+        return self.mfcc.n_samples
+
+    def _run(self, upto: int, final: bool) -> np.ndarray:
+        """Frames [n_emitted, upto) from one window pass -> (k, C)."""
+        k = upto - self.n_emitted
+        if k <= 0:
+            return np.zeros((0, self.model.cfg.n_channels), np.float32)
+        w0 = max(0, self.n_emitted - self.warmup)  # window start (face frames), on the stride grid
+        x = self._feats[w0 * self.stride - self._f_start:]  # (Tw, D)
+        n_out = -(-len(x) // self.stride)
+        with torch.no_grad():
+            y = self.model(torch.from_numpy(x)[None], torch.tensor([len(x)]), max(n_out, upto - w0))[0]
+        out = y[self.n_emitted - w0: upto - w0].numpy()  # (k, C)
+        self.n_emitted = upto
+        # Keep only what the next window needs: features from (next frame - warmup) * stride on.
+        keep = max(0, self.n_emitted - self.warmup) * self.stride
+        if keep > self._f_start:
+            self._feats = self._feats[keep - self._f_start:]
+            self._f_start = keep
+        return out
+
+    def push(self, pcm: np.ndarray) -> Frames:
+        """pcm (n,) float32 in [-1, 1] at 16 kHz -> the frames that became final (maybe none)."""
+        if self._done:
+            raise RuntimeError("stream already flushed; start a new StreamingPredictor")
+        start = self.n_emitted
+        new = self.mfcc.push(pcm)  # (k, 39)
+        if len(new):
+            self._feats = np.concatenate([self._feats, new])
+        n_feat = self._f_start + len(self._feats)
+        # Frame j is final once feature stride * (j + R) has arrived.
+        upto = max(self.n_emitted, (n_feat - 1) // self.stride - self.R + 1) if n_feat else self.n_emitted
+        return Frames(start, self._run(upto, final=False), self.fps)
+
+    def flush(self, out_frames: int | None = None) -> Frames:
+        """End of the clip -> the remaining frames up to ``out_frames`` (default: the label
+        convention round(samples / 16 kHz * fps), as offline inference)."""
+        start = self.n_emitted
+        if self._done:
+            return Frames(start, np.zeros((0, self.model.cfg.n_channels), np.float32), self.fps)
+        new = self.mfcc.flush()
+        if len(new):
+            self._feats = np.concatenate([self._feats, new])
+        self._done = True
+        if out_frames is None:
+            out_frames = label_frames(self.n_samples / AUDIO_SAMPLE_RATE_HZ, self.fps)
+        if not len(self._feats):
+            return Frames(start, np.zeros((0, self.model.cfg.n_channels), np.float32), self.fps)
+        return Frames(start, self._run(max(out_frames, self.n_emitted), final=True), self.fps)
+
+
+def offline_predict(model: LiveFaceModel, wav: np.ndarray, out_frames: int | None = None) -> np.ndarray:
+    """The reference: one pass over the whole clip with the same context mask.
+    wav (samples,) float32 16 kHz -> (out_frames, C)."""
+    feats = mfcc_live(wav)  # (T, 39)
+    if out_frames is None:
+        out_frames = label_frames(len(wav) / AUDIO_SAMPLE_RATE_HZ, model.cfg.face_fps)
+    with torch.no_grad():
+        return model(torch.from_numpy(feats)[None], torch.tensor([len(feats)]), out_frames)[0].numpy()
+
+
+def stream_clip(model: LiveFaceModel, wav: np.ndarray, chunk_samples: list[int] | int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Feed ``wav`` in chunks (a size or a list of sizes, cycled) -> ((frames, C) concatenated,
+    [(samples pushed so far, frames emitted so far)] after each push)."""
+    sp = StreamingPredictor(model)
+    sizes = [chunk_samples] if isinstance(chunk_samples, int) else list(chunk_samples)
+    outs, trace, i, k = [], [], 0, 0
+    while i < len(wav):
+        n = sizes[k % len(sizes)]
+        outs.append(sp.push(wav[i:i + n]).values)
+        i, k = min(i + n, len(wav)), k + 1
+        trace.append((i, sp.n_emitted))
+    outs.append(sp.flush().values)
+    return np.concatenate(outs), trace
