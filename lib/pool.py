@@ -53,12 +53,17 @@ def _init_worker(ctl_dir: str, initializer: Callable | None, initargs: tuple) ->
         initializer(*initargs)
 
 
-def _run_one(ctl_dir: str, index: int, name: str, fn: Callable, args: tuple) -> Any:
-    marker = Path(ctl_dir, f"{index}.run")
-    marker.write_text(str(os.getpid()))
+def kill_if_hooked(name: str) -> None:
+    """Test hook: SIGKILL this process if ``name`` matches the pattern in ``T2A_TEST_KILL_TASK``."""
     pattern = os.environ.get(KILL_ENV)
     if pattern and fnmatch.fnmatchcase(name, pattern):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _run_one(ctl_dir: str, index: int, name: str, fn: Callable, args: tuple) -> Any:
+    marker = Path(ctl_dir, f"{index}.run")
+    marker.write_text(str(os.getpid()))
+    kill_if_hooked(name)
     result = fn(*args)
     marker.unlink()
     return result

@@ -220,3 +220,25 @@ def test_run_jobs_lists_a_job_that_raises_with_its_log(tmp_path):
     bad = outcomes["broken"]
     assert bad.result is None and "ValueError: invalid literal for int()" in bad.error and bad.attempts == 1
     assert "ValueError" in Path(bad.log).read_text()  # the log named in the outcome holds the traceback
+
+
+@needs_submitit
+def test_dead_shard_lists_its_missing_files_and_rerun_finishes(corpus, tmp_path, monkeypatch, capsys):
+    root = tmp_path / "copy"
+    shutil.copytree(corpus / "wavs", root / "wavs")
+    wavs = [w for _s, _p, w in extract.find_wavs(root)]
+    shard_a = wavs[0::2]  # the interleaved split of a 2-shard extraction
+    victim = shard_a[len(shard_a) // 2]  # the shard job dies in the middle of its list
+    monkeypatch.setenv(KILL_ENV, str(victim))
+    argv = ["--root_dir", str(root), "--feature", "mfcc", "--executor", "submitit", "--cluster", "local",
+            "--shards", "2", "--workers", "1"]
+    assert extract.cli_main(argv + ["--retries", "0"]) == 1
+    out = capsys.readouterr().out
+    lost = shard_a[len(shard_a) // 2:]  # the victim and the files after it in its shard
+    assert f"{len(wavs) - len(lost)} written" in out and f"{len(lost)} failed" in out
+    for w in lost:
+        assert f"FAILED {w}: not extracted: shard 1/2 (job " in out
+    assert "ended without a result" in out and "_log.err)" in out
+    monkeypatch.delenv(KILL_ENV)
+    assert extract.cli_main(argv) == 0
+    assert f"{len(lost)} written, {len(wavs) - len(lost)} up to date, 0 failed" in capsys.readouterr().out
