@@ -103,7 +103,7 @@ class LiveFaceModel(TalkingFaceModel):
         return self.front_margin_frames + self.cfg.n_layers * self.left_frames
 
     def attention_bias(self, lengths: torch.Tensor, T: int, layer: int) -> torch.Tensor:
-        """(B,) valid frames -> (B * n_heads, T, T) float additive mask of encoder ``layer``:
+        """(B,) valid frames -> (B, n_heads, T, T) float additive mask of encoder ``layer``:
         the learned relative bias inside the band [i - left, i + right] on valid keys, MASKED_LOGIT elsewhere."""
         i = torch.arange(T, device=lengths.device)
         rel = i[None, :] - i[:, None]  # (T, T): key - query
@@ -115,8 +115,7 @@ class LiveFaceModel(TalkingFaceModel):
         bias = table[:, (rel + self.left_frames).clamp(0, self.left_frames + right)]  # (H, T, T)
         # Finite, not -inf: torch's inference fast path turns -inf float masks into NaN rows.
         neg = torch.tensor(MASKED_LOGIT, dtype=bias.dtype, device=bias.device)
-        out = torch.where(allowed[:, None], bias[None], neg)  # (B, H, T, T)
-        return out.reshape(-1, T, T)  # (B * H, T, T), the layout nn.MultiheadAttention expects
+        return torch.where(allowed[:, None], bias[None], neg)  # (B, H, T, T)
 
     # ------------------------------------------------------------------ forward
     def front_end(self, feats: torch.Tensor, feat_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,15 +148,29 @@ class LiveFaceModel(TalkingFaceModel):
         return F.pad(y, (0, 0, 0, out_frames - T))  # (B, out_frames, C)
 
 
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """A post-norm nn.TransformerEncoderLayer step written out: x (B, T, d), bias (B*H, T, T).
+def _attention(mha: nn.MultiheadAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Self-attention with an additive bias, from ``mha``'s own weights: x (B, T, d),
+    bias (B or 1, H or 1, T, T) -> (B, T, d).
 
-    Why not ``layer(x, src_mask=bias)``: in eval under no_grad torch takes a fused
-    inference path that returns NaN rows for these float masks; the plain ops are
-    the training path's arithmetic, so training, offline and streaming agree.
+    Written out rather than ``mha(x, x, x, attn_mask=...)`` because (a) torch's fused
+    inference path returns NaN rows for these float masks, and (b) the ONNX tracer freezes
+    nn.MultiheadAttention's reshapes at the traced length; here every reshape keeps the time
+    axis as -1, so the exported graph takes any length. Same arithmetic as the module's
+    (scaled dot product, dropout on the weights in training).
     """
-    a = layer.self_attn(x, x, x, attn_mask=bias, need_weights=False)[0]
-    x = layer.norm1(x + layer.dropout1(a))
+    B, d, H = x.shape[0], x.shape[2], mha.num_heads
+    q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)  # 3 x (B, T, d)
+    q, k, v = (t.reshape(B, -1, H, d // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d/H)
+    w = torch.softmax(q @ k.transpose(-1, -2) * (d // H) ** -0.5 + bias, dim=-1)  # (B, H, T, T)
+    w = F.dropout(w, mha.dropout, mha.training)
+    out = (w @ v).transpose(1, 2).reshape(B, -1, d)  # (B, T, d)
+    return mha.out_proj(out)
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A post-norm nn.TransformerEncoderLayer step written out (see :func:`_attention`):
+    x (B, T, d), bias (B or 1, H or 1, T, T) -> (B, T, d)."""
+    x = layer.norm1(x + layer.dropout1(_attention(layer.self_attn, x, bias)))
     f = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
     return layer.norm2(x + layer.dropout2(f))
 

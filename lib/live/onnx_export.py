@@ -7,11 +7,12 @@ Two variants (``--variant``):
              at face fps; frame j is the instant j / fps. Trim to round(duration * fps) frames
              (the label convention). Same numbers as lib.train.evaluate's one-pass inference.
 ``streaming`` live checkpoints (lib.live.train). Fixed shapes, the shape engines and
-             TensorRT like: input ``features`` (1, W, 39) with W = stride * (warmup + lookahead + N)
-             feature frames, output ``face`` (1, N, C): the N frames that became final, i.e.
-             face frames [newest - lookahead - N + 1, newest - lookahead] where ``newest`` is the
-             face frame of the window's last feature frame. Call it every N face frames (N = 1:
-             every 40 ms at 25 fps) on the last W frames of ``mfcc_live`` features. Until the
+             TensorRT like: input ``features`` (1, W, 39) with
+             W = stride * (warmup + lookahead + N - 1) + 1 feature frames, ending on feature
+             stride * newest (``newest``: the newest face frame with a final feature), output
+             ``face`` (1, N, C): face frames [newest - lookahead - N + 1, newest - lookahead].
+             Call it every N face frames (N = 1: every 40 ms at 25 fps) on the last W frames of
+             ``mfcc_live`` features. Until the
              stream has W frames, left-pad with zeros: only the first ``warmup`` frames of a
              stream then differ from offline inference; afterwards they are equal.
 
@@ -57,7 +58,7 @@ class _Offline(nn.Module):
         elif m.cfg.arch == "transformer":
             x = m.positions(x)
             for layer in m.encoder.layers:  # one item, no padding: no key mask needed
-                x = _encoder_layer(layer, x, torch.zeros(x.shape[1], x.shape[1]))
+                x = _encoder_layer(layer, x, torch.zeros(1, 1, 1, 1))  # no bias: every key, every query
         else:
             x, _ = m.lstm(x)
         return m.head(x)  # (1, T', C)
@@ -120,7 +121,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, variant: str = "offline
             raise DataError(checkpoint, "the streaming variant needs a live checkpoint (bounded context); "
                                         "this one attends to the whole utterance")
         wrapper = _Streaming(model, frames_per_call)
-        T = stride * (model.warmup_frames + model.lookahead_frames + frames_per_call)
+        # Ends on the feature of the newest face frame (stride * newest) and starts on the stride grid.
+        T = stride * (model.warmup_frames + model.lookahead_frames + frames_per_call - 1) + 1
         dyn = None
         meta.update(lookahead_ms=str(model.live.lookahead_ms), left_context_ms=str(model.live.left_context_ms),
                     warmup_frames=str(model.warmup_frames), window_feature_frames=str(T),

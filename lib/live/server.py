@@ -203,7 +203,7 @@ class LiveServer:
 
         async with serve(self.handler, self.cfg.host, self.cfg.port, process_request=self.process_request,
                          max_size=self.cfg.max_message_bytes, ping_interval=self.cfg.ping_interval_s,
-                         ping_timeout=self.cfg.ping_timeout_s, max_queue=32) as server:
+                         ping_timeout=self.cfg.ping_timeout_s, max_queue=32, close_timeout=2) as server:
             self._server = server
             self.port = next(iter(server.sockets)).getsockname()[1]
             if ready is not None:
