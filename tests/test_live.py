@@ -351,3 +351,112 @@ def test_server_binds_loopback_by_default():
     from lib.live.server import ServerConfig
 
     assert ServerConfig().host == "127.0.0.1"
+
+
+# ----------------------------------------------------------------------------- as a person uses it
+def test_load_test_k_clients_get_every_frame(server):
+    from lib.live.loadtest import LoadConfig, load_test
+
+    _, port = server
+    rng = np.random.default_rng(0)
+    wav = (0.2 * rng.standard_normal(16000)).astype(np.float32)
+    r = load_test(port, wav, LoadConfig(clients=3, duration_s=2.0, chunk_ms=40, timeout_s=60))
+    assert r["frames_per_client"] == [label_frames(2.0)] * 3  # every stream got all its frames
+    assert 0 < r["p50_ms"] <= r["p99_ms"] < 5000
+    assert r["server_cpu_s"] > 0 and r["streams_per_core"] > 0
+
+
+def _cdp(ws, method: str, **params):
+    """One Chrome DevTools call over its WebSocket; returns its result."""
+    _cdp.n = getattr(_cdp, "n", 0) + 1
+    ws.send(json.dumps({"id": _cdp.n, "method": method, "params": params}))
+    while True:
+        m = json.loads(ws.recv(timeout=30))
+        if m.get("id") == _cdp.n:
+            if "error" in m:
+                raise RuntimeError(f"{method}: {m['error']}")
+            return m["result"]
+
+
+def test_browser_mouth_moves_with_the_fake_microphone(server, clip, tmp_path):
+    """Headless Chromium opens the page with a fake microphone fed from a clip; screenshots
+    taken while it speaks differ in the mouth region and not on the forehead."""
+    import base64
+    import io as _io
+    import os
+    import re
+    import signal
+    import shutil
+    import subprocess
+    import time
+
+    from PIL import Image
+    from websockets.sync.client import connect
+
+    from lib.io import write_audio
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed (Debian: apt-get install chromium)")
+    _, port = server
+    wav = tmp_path / "mic.wav"
+    write_audio(wav, clip)  # 16 kHz 16-bit PCM; Chromium loops it as the microphone
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    proc = subprocess.Popen(
+        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+         f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
+         "--remote-debugging-port=0", "--window-size=800,900", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        t0, browser_ws = time.time(), None
+        while browser_ws is None and time.time() - t0 < 60:
+            line = proc.stderr.readline()
+            m = re.search(r"DevTools listening on (ws://\S+)", line)
+            browser_ws = m.group(1) if m else None
+            if not line and proc.poll() is not None:
+                break
+        assert browser_ws, "chromium did not start its DevTools endpoint"
+        dev_port = int(re.search(r":(\d+)/", browser_ws).group(1))
+        pages = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{dev_port}/json/list", timeout=20).read())
+        page_ws = next(p["webSocketDebuggerUrl"] for p in pages if p["type"] == "page")
+        with connect(page_ws, max_size=2**26, open_timeout=30) as cdp:
+            _cdp(cdp, "Page.navigate", url=f"http://127.0.0.1:{port}/?autostart=mic")
+
+            def stats() -> dict:
+                r = _cdp(cdp, "Runtime.evaluate", expression="JSON.stringify(window.faceStats || null)",
+                         returnByValue=True)
+                return json.loads(r["result"].get("value") or "null") or {}
+
+            t0 = time.time()
+            while stats().get("images", 0) < 10 and time.time() - t0 < 60:
+                time.sleep(0.2)
+            s = stats()
+            assert s.get("images", 0) >= 10, f"no face frames drawn: {s}"
+            assert not s["errors"] and s["format"]["fps"] == 25
+            rect = json.loads(_cdp(cdp, "Runtime.evaluate", returnByValue=True, expression=(
+                "JSON.stringify(document.getElementById('face').getBoundingClientRect())"))["result"]["value"])
+            shots = []
+            for _ in range(8):  # 8 screenshots over ~1.6 s of speech
+                r = _cdp(cdp, "Page.captureScreenshot", format="png",
+                         clip={"x": rect["x"], "y": rect["y"], "width": rect["width"], "height": rect["height"],
+                               "scale": 1})
+                shots.append(np.asarray(Image.open(_io.BytesIO(base64.b64decode(r["data"]))).convert("RGB"),
+                                        np.float32))
+                time.sleep(0.2)
+            assert stats()["frames"] > s["frames"]  # frames kept arriving while we looked
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the browser we started, and its helpers
+        proc.wait(timeout=20)
+    if os.environ.get("T2A_LIVE_SHOTS"):  # keep the screenshots to look at
+        for i, shot in enumerate(shots):
+            Image.fromarray(shot.astype(np.uint8)).save(Path(os.environ["T2A_LIVE_SHOTS"]) / f"shot_{i}.png")
+    h, w = shots[0].shape[:2]
+    mouth = (slice(int(0.60 * h), int(0.85 * h)), slice(int(0.33 * w), int(0.67 * w)))  # lib.render's mouth
+    forehead = (slice(int(0.14 * h), int(0.26 * h)), slice(int(0.35 * w), int(0.65 * w)))  # no channel moves it
+    diff = lambda a, b, region: float(np.abs(a[region] - b[region]).mean())
+    pairs = [(a, b) for i, a in enumerate(shots) for b in shots[i + 1:]]
+    assert max(diff(a, b, mouth) for a, b in pairs) > 2.0, "the mouth did not move during speech"
+    assert max(diff(a, b, forehead) for a, b in pairs) < 0.5
