@@ -6,7 +6,7 @@ corpus view ``data/corpus/live_<profile>/`` (links to org's wavs and labels, its
 features, model size, budget and seeds; "full" is lib.model.TalkingFaceModel (bidirectional,
 symmetric convs), the others lib.live.model.LiveFaceModel. Scores: lib.metrics on org test_a
 (mean over utterances), one row per (arm, seed, metric) in
-``results/<profile>/live_lookahead/metrics.csv``.
+``results/<profile>/live_lookahead/metrics.csv``; runs cached in ``results/runs/live_lookahead/<profile>/``.
 """
 from __future__ import annotations
 
@@ -20,12 +20,26 @@ import pandas as pd
 
 from ..config import LossConfig, ModelConfig, TrainConfig
 from ..io import DataError, atomic_write_text
-from ..paths import DATA_DIR, results_dir
+from ..paths import DATA_DIR, RESULTS_DIR, results_dir
 from .features import FEATURE_NAME, extract_live_features
 from .model import LiveConfig
 
 STUDY = "live_lookahead"
 FULL = None  # the arm without bounds
+
+
+# Budget per corpus profile: the tiny corpus only checks the plumbing; default is the reported study.
+SETTINGS = {"tiny": dict(max_steps=30, eval_every_steps=15, seeds=(0, 1, 2)),
+            "quick": dict(max_steps=150, eval_every_steps=50, seeds=(0, 1, 2)),
+            "default": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2)),
+            "paper": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2))}
+
+
+def study_settings(profile: str) -> dict:
+    """Keyword arguments of :func:`run_lookahead_study` for a corpus profile."""
+    if profile not in SETTINGS:
+        raise ValueError(f"unknown profile {profile!r}; known: {sorted(SETTINGS)}")
+    return dict(SETTINGS[profile])
 
 
 def arm_name(lookahead_ms: int | None) -> str:
@@ -67,12 +81,13 @@ def run_lookahead_study(profile: str = "default", lookaheads_ms: Sequence[int | 
     view = org_view(source_root or DATA_DIR / "corpus" / profile, DATA_DIR / "corpus" / f"live_{profile}")
     extract_live_features(view, speakers=["org"], progress=progress)
     out = results_dir(STUDY, profile)
+    runs = RESULTS_DIR / "runs" / STUDY / profile  # the git-ignored run cache, not the committed tables
     mcfg = ModelConfig(d_model=d_model, n_layers=n_layers, n_heads=n_heads, ff_dim=ff_dim, dropout=dropout)
     rows = []
     for la in lookaheads_ms:
         for seed in seeds:
             name = f"{arm_name(la)}_left{left_context_ms}_s{seed}"
-            tcfg = TrainConfig(name=name, root_dir=str(view), feature=FEATURE_NAME, output_path=str(out / "runs"),
+            tcfg = TrainConfig(name=name, root_dir=str(view), feature=FEATURE_NAME, output_path=str(runs),
                                max_steps=max_steps, eval_every_steps=eval_every_steps, batch_size=batch_size,
                                seed=seed, threads=1, progress=progress, keep_eval_checkpoints=False)
             if la is FULL:
