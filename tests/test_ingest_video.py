@@ -107,8 +107,9 @@ def test_label_video_grid_clip_has_75_frames_of_52_channels_in_unit_range(labell
 
 
 def test_jaw_open_follows_the_loudness_of_the_speech(labelled):
-    """Bound: Pearson r(JawOpen, log RMS) > 0.3 at the true timing, and higher than
-    with the face shifted by 0.5 s (measured r over 20 clips of grid_s1: mean 0.58, min 0.33)."""
+    """Bound: Pearson r(JawOpen, log RMS per label frame) > 0.3 at the true timing, and
+    0.1 above r with the face shifted by 0.48 s. Measured over the 595 clips of grid_s1
+    that import: r mean 0.64, 5th percentile 0.37; shifted mean 0.15."""
     import soundfile as sf
 
     _, out, _ = labelled
