@@ -167,3 +167,23 @@ def test_check_data_passes_and_train_runs_on_the_real_corpus(grid5, tmp_path):
 
     curves = pd.read_csv(out / "g" / "curves.csv")
     assert len(curves) and np.isfinite(curves.select_dtypes("number").to_numpy()).all()
+
+
+# ----------------------------------------------------------------------------- the batch runner
+def _exit_on(name: str) -> str:
+    """Pool job for the test below: the worker running job "b" dies without a word."""
+    import os
+
+    if name == "b":
+        os._exit(3)
+    return name.upper()
+
+
+def test_a_dead_worker_is_a_named_failure_not_a_wait():
+    from lib.ingest.batch import run_jobs
+
+    res = run_jobs(_exit_on, [(n, (n,)) for n in "abc"], workers=2, progress=False)
+    failed = dict(res.failures)
+    assert "b" in failed and "worker process died" in failed["b"]
+    assert set(res.values) | set(failed) == {"a", "b", "c"}
+    assert all(res.values[k] == k.upper() for k in res.values)
