@@ -460,3 +460,69 @@ def test_browser_mouth_moves_with_the_fake_microphone(server, clip, tmp_path):
     pairs = [(a, b) for i, a in enumerate(shots) for b in shots[i + 1:]]
     assert max(diff(a, b, mouth) for a, b in pairs) > 2.0, "the mouth did not move during speech"
     assert max(diff(a, b, forehead) for a, b in pairs) < 0.5
+
+
+# ----------------------------------------------------------------------------- PPG
+def _random_ppg_net():
+    from lib.features.ppg import PPGConfig, PPGNet
+
+    torch.manual_seed(1)
+    return PPGNet(PPGConfig()).eval()
+
+
+def test_streaming_ppg_equals_the_whole_clip_with_its_lookahead():
+    from lib.features.ppg import PPGConfig, log_mel
+    from lib.live.ppg import HALF, StreamingPpg, log_mel_from_padded, ppg_live
+
+    rng = np.random.default_rng(5)
+    wav = (0.2 * rng.standard_normal(16000 * 3 + 55)).astype(np.float32)
+    # The framing is lib.features.ppg's own (what the network was trained on).
+    np.testing.assert_allclose(log_mel_from_padded(np.pad(wav, (HALF, HALF)), PPGConfig()), log_mel(wav),
+                               atol=1e-4, rtol=0)
+    net = _random_ppg_net()
+    ref = ppg_live(wav, net)
+    assert ref.shape == (1 + len(wav) // 320, 40)
+    s, outs, i = StreamingPpg(net), [], 0
+    while i < len(wav):
+        k = int(rng.integers(1, 2000))
+        outs.append(s.push(wav[i:i + k]))
+        i = min(i + k, len(wav))
+        # Frame t is final once log-mel frame t + 32 is: sample 320 (t + 32) + 512.
+        assert s.n_frames == (max(0, (i - 512 - 32 * 320) // 320 + 1) if i >= 512 + 32 * 320 else 0)
+        assert len(s._x) <= 2 * 32 + 2000 // 320 + 2 and len(s._hist) < 100  # bounded
+    outs.append(s.flush())
+    np.testing.assert_allclose(np.concatenate(outs), ref, atol=1e-5, rtol=0)
+    assert s.lookahead_ms == 672.0
+
+
+def test_ppg_live_run_streams_through_the_server_as_offline(root, tmp_path, clip):
+    from lib.corpus.phones import PHONES
+    from lib.live.features import live_feature_function
+    from lib.live.server import BackgroundServer, ServerConfig, load_server
+    from lib.live.train import checkpoint_features, train_live
+
+    net = _random_ppg_net()
+    torch.save({"state_dict": net.state_dict(), "config": dataclasses.asdict(net.cfg), "phones": list(PHONES)},
+               tmp_path / "ppg.pt")
+    run = train_live(TrainConfig(name="ppg", root_dir=str(root), feature="ppg_live", output_path=str(tmp_path),
+                                 max_steps=4, eval_every_steps=4, batch_size=4, threads=1, progress=False),
+                     LiveConfig(lookahead_ms=40, left_context_ms=200), ModelConfig(**TINY),
+                     ppg_checkpoint=tmp_path / "ppg.pt")
+    model, ck = load_live_model(run / "best.pt")
+    assert model.cfg.feature_rate_hz == 50 and model.stride == 2
+    feature, net2 = checkpoint_features(ck)  # the PPG network travels in the checkpoint
+    assert feature == "ppg_live"
+    wav = clip[:32000]
+    pcm = (wav * 32767).astype("<i2")
+    ref = offline_predict(model, pcm.astype(np.float32) / 32768.0, features=live_feature_function(feature, net2))
+    srv = load_server(run, ServerConfig(port=0))
+    with BackgroundServer(srv) as port, _ws(port) as ws:
+        fmt = json.loads(ws.recv(timeout=20))
+        assert fmt["feature"] == "ppg_live" and fmt["algorithmic_latency_ms"] == 40 + 672
+        for i in range(0, len(pcm), 640):
+            ws.send(pcm[i:i + 640].tobytes())
+        ws.send(json.dumps({"type": "end"}))
+        frames = []
+        while (m := json.loads(ws.recv(timeout=30)))["type"] != "end":
+            frames += m["values"]
+    np.testing.assert_allclose(np.array(frames), ref, atol=1e-3, rtol=0)

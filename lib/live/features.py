@@ -113,6 +113,7 @@ class StreamingMfcc:
         self.n_frames = 0  # full frames emitted so far
         self.n_samples = 0  # audio samples pushed so far
         self._done = False
+        self.lookahead_ms = FEATURE_LOOKAHEAD_MS
 
     def _advance(self) -> None:
         """Compute every static frame whose 512 samples are in the buffer; drop used audio."""
@@ -167,29 +168,57 @@ class StreamingMfcc:
         return max(n_static - DELTA_RIGHT, 0)
 
 
+def live_feature_function(feature: str, ppg_net=None):
+    """wav (samples,) -> (T, D) for a live feature name: ``mfcc_live`` or ``ppg_live`` (needs ``ppg_net``)."""
+    if feature == FEATURE_NAME:
+        return mfcc_live
+    if feature == "ppg_live":
+        from .ppg import ppg_live
+
+        if ppg_net is None:
+            raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")
+        return lambda wav: ppg_live(wav, ppg_net)
+    raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
+
+
+def make_streaming_features(feature: str, ppg_net=None):
+    """A fresh incremental extractor (push / flush, ``lookahead_ms``) for a live feature name."""
+    if feature == FEATURE_NAME:
+        return StreamingMfcc()
+    if feature == "ppg_live":
+        from .ppg import StreamingPpg
+
+        if ppg_net is None:
+            raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")
+        return StreamingPpg(ppg_net)
+    raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
+
+
 def extract_live_features(root: str | Path, speakers: Sequence[str] | None = None,
-                          splits: Sequence[str] | None = None, feature_dir: str = FEATURE_NAME,
-                          progress: bool = True) -> int:
-    """Write ``<root>/wav_features/<spk>/<feature_dir>/<split>/<utt>.npy`` (+ sidecar with
-    rate_hz) of :func:`mfcc_live` for every wav; files already present are kept. Returns
-    the number written."""
+                          splits: Sequence[str] | None = None, feature: str = FEATURE_NAME,
+                          ppg_net=None, progress: bool = True) -> int:
+    """Write ``<root>/wav_features/<spk>/<feature>/<split>/<utt>.npy`` (+ sidecar with
+    rate_hz) of a live feature (:func:`mfcc_live`, or ``ppg_live`` with ``ppg_net``) for every
+    wav; files already present are kept. Returns the number written."""
     from tqdm.auto import tqdm
 
     from ..features.extract import feature_path, find_wavs
     from ..io import atomic_write_bytes, atomic_write_text, read_audio
     import io as _io
 
+    fn = live_feature_function(feature, ppg_net)
+    rate = RATE_HZ if feature == FEATURE_NAME else 50
     n = 0
-    for spk, split, wav in tqdm(find_wavs(root, speakers, splits), desc="mfcc_live", disable=not progress):
-        npy = feature_path(root, spk, feature_dir, split, wav.stem)
+    for spk, split, wav in tqdm(find_wavs(root, speakers, splits), desc=feature, disable=not progress):
+        npy = feature_path(root, spk, feature, split, wav.stem)
         if npy.is_file() and npy.with_suffix(".json").is_file():
             continue
-        arr = mfcc_live(read_audio(wav))
+        arr = fn(read_audio(wav))
         buf = _io.BytesIO()
         np.save(buf, arr)
         atomic_write_bytes(npy, buf.getvalue())
-        meta = {"extractor": FEATURE_NAME, "version": 1, "rate_hz": RATE_HZ, "shape": list(arr.shape),
-                "time_axis": 0, "dims": [DIM], "dtype": "float32", "wav": str(wav)}
+        meta = {"extractor": feature, "version": 1, "rate_hz": rate, "shape": list(arr.shape),
+                "time_axis": 0, "dims": [int(arr.shape[1])], "dtype": "float32", "wav": str(wav)}
         atomic_write_text(npy.with_suffix(".json"), json.dumps(meta, indent=1) + "\n")
         n += 1
     return n

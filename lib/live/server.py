@@ -65,8 +65,14 @@ class ServerConfig:
 class LiveServer:
     """A model shared by all streams; one StreamingPredictor per connection."""
 
-    def __init__(self, model: LiveFaceModel, face: FaceFormat, cfg: ServerConfig = ServerConfig()):
+    def __init__(self, model: LiveFaceModel, face: FaceFormat, cfg: ServerConfig = ServerConfig(),
+                 feature: str = "mfcc_live", ppg_net=None):
+        from .features import make_streaming_features
+
         self.model, self.face, self.cfg = model.eval(), face, cfg
+        self.feature = feature
+        # One incremental extractor per stream; the PPG network (if any) is shared, read-only.
+        self.new_features = lambda: make_streaming_features(feature, ppg_net)
         self.active = 0
         self.streams_total = 0
         self.frames_total = 0
@@ -78,7 +84,7 @@ class LiveServer:
     def warm_up(self) -> None:
         """One second of silence through a stream and one render: the first client must not pay
         for librosa's import, the mel filterbank, torch's first kernels (about 2 s on a busy CPU)."""
-        sp = StreamingPredictor(self.model)
+        sp = StreamingPredictor(self.model, features=self.new_features())
         sp.push(np.zeros(AUDIO_SAMPLE_RATE_HZ, np.float32))
         self._png(sp.flush().values[-1])
 
@@ -108,9 +114,9 @@ class LiveServer:
 
     # ------------------------------------------------------------------ streams
     def format_message(self, sample_format: str = "s16le") -> dict:
-        sp = StreamingPredictor(self.model)
+        sp = StreamingPredictor(self.model, features=self.new_features())
         return {"type": "format", "channels": list(self.face.channels), "fps": self.face.face_fps,
-                "sample_rate_hz": AUDIO_SAMPLE_RATE_HZ, "sample_format": sample_format,
+                "sample_rate_hz": AUDIO_SAMPLE_RATE_HZ, "sample_format": sample_format, "feature": self.feature,
                 "lookahead_ms": self.model.live.lookahead_ms,
                 "algorithmic_latency_ms": sp.algorithmic_latency_ms,
                 "max_message_bytes": self.cfg.max_message_bytes}
@@ -150,7 +156,7 @@ class LiveServer:
         self.active += 1
         self.streams_total += 1
         fmt, render = "s16le", False
-        sp = StreamingPredictor(self.model)
+        sp = StreamingPredictor(self.model, features=self.new_features())
         try:
             await ws.send(json.dumps(self.format_message(fmt)))
             async for msg in ws:
@@ -173,7 +179,7 @@ class LiveServer:
                     elif kind == "end":
                         await self._send_frames(ws, sp.flush(), sp.n_samples, render)
                         await ws.send(json.dumps({"type": "end", "frames": sp.n_emitted}))
-                        sp = StreamingPredictor(self.model)  # ready for the next utterance
+                        sp = StreamingPredictor(self.model, features=self.new_features())  # ready for the next utterance
                     else:
                         await self._error(ws, "text messages must be JSON {\"type\": \"config\" | \"end\"}; "
                                               "audio goes in binary messages")
@@ -220,9 +226,12 @@ def load_server(checkpoint: str | Path, cfg: ServerConfig = ServerConfig()) -> L
     path = Path(checkpoint)
     if path.is_dir():
         path = path / "best.pt"
+    from .train import checkpoint_features
+
     model, ck = load_live_model(path)
-    check_live_feature(ck["configs"]["train"]["feature"])
-    return LiveServer(model, checkpoint_face(ck), cfg)
+    feature, ppg_net = checkpoint_features(ck)
+    check_live_feature(feature)
+    return LiveServer(model, checkpoint_face(ck), cfg, feature, ppg_net)
 
 
 class BackgroundServer:

@@ -1,6 +1,7 @@
 """Streaming inference: PCM chunks of any size in, face frames out at a constant latency.
 
-Per push: the new audio goes through :class:`~lib.live.features.StreamingMfcc`;
+Per push: the new audio goes through the incremental features
+(:class:`~lib.live.features.StreamingMfcc`, or :class:`~lib.live.ppg.StreamingPpg`);
 every face frame whose whole context has now arrived (features up to
 ``stride * (j + lookahead)``) is computed by running the model on a window that
 starts ``warmup_frames`` before it (its band and conv receptive field), so it
@@ -8,7 +9,8 @@ equals the frame of one offline pass over the whole clip with the same mask
 (:func:`offline_predict`; tested on clips cut into random chunk sizes).
 
 Latency: frame j (the instant j / fps) leaves once audio reaches
-j / fps + lookahead_ms + 36 ms (the MFCC window and delta, FEATURE_LOOKAHEAD_MS),
+j / fps + lookahead_ms + the features' right context (36 ms for mfcc_live: FFT window
+and delta; 672 ms for ppg_live: the PPG network's convolutions),
 plus at most one chunk of waiting for the chunk that holds that sample:
 :attr:`StreamingPredictor.algorithmic_latency_ms` + chunk. Memory is bounded by
 the window (features of warmup + lookahead + one chunk), whatever the stream's length.
@@ -22,7 +24,7 @@ import torch
 
 from ..channels import FaceFormat
 from ..config import AUDIO_SAMPLE_RATE_HZ, label_frames
-from .features import FEATURE_LOOKAHEAD_MS, FEATURE_NAME, StreamingMfcc, mfcc_live
+from .features import FEATURE_NAME, StreamingMfcc, live_feature_function, mfcc_live
 from .model import LiveFaceModel
 
 
@@ -40,11 +42,14 @@ class Frames:
         return (self.start + np.arange(len(self.values))) / self.fps  # (k,)
 
 
+LIVE_FEATURES = (FEATURE_NAME, "ppg_live")
+
+
 def check_live_feature(feature: str) -> None:
-    if feature != FEATURE_NAME:
-        raise ValueError(f"streaming computes {FEATURE_NAME!r} features only, the model was trained on "
+    if feature not in LIVE_FEATURES:
+        raise ValueError(f"streaming computes {' / '.join(LIVE_FEATURES)} features, the model was trained on "
                          f"{feature!r} (MFCC's top_db and PPG's per-utterance normalisation depend on the "
-                         f"whole clip); train with lib.live.train (feature {FEATURE_NAME!r})")
+                         f"whole clip); train with lib.live.train (--feature mfcc_live or ppg_live)")
 
 
 class StreamingPredictor:
@@ -55,14 +60,14 @@ class StreamingPredictor:
     returns the rest, up to the label frame count round(duration * fps).
     """
 
-    def __init__(self, model: LiveFaceModel, face: FaceFormat | None = None):
+    def __init__(self, model: LiveFaceModel, face: FaceFormat | None = None, features=None):
         self.model = model.eval()
         self.face = face
         self.fps = model.cfg.face_fps
         self.stride = model.stride
         self.R = model.lookahead_frames
         self.warmup = model.warmup_frames
-        self.mfcc = StreamingMfcc()
+        self.mfcc = features if features is not None else StreamingMfcc()  # or StreamingPpg
         self._feats = np.zeros((0, model.cfg.input_dim), np.float32)  # features [f_start, n_feat)
         self._f_start = 0
         self.n_emitted = 0
@@ -70,8 +75,9 @@ class StreamingPredictor:
 
     @property
     def algorithmic_latency_ms(self) -> float:
-        """Audio time from a frame's instant to the sample that completes it: lookahead + 36 ms."""
-        return self.model.live.lookahead_ms + FEATURE_LOOKAHEAD_MS
+        """Audio time from a frame's instant to the sample that completes it: lookahead + the
+        features' right context (36 ms for mfcc_live, 672 ms for ppg_live)."""
+        return self.model.live.lookahead_ms + self.mfcc.lookahead_ms
 
     @property
     def n_samples(self) -> int:
@@ -126,20 +132,22 @@ class StreamingPredictor:
         return Frames(start, self._run(max(out_frames, self.n_emitted), final=True), self.fps)
 
 
-def offline_predict(model: LiveFaceModel, wav: np.ndarray, out_frames: int | None = None) -> np.ndarray:
+def offline_predict(model: LiveFaceModel, wav: np.ndarray, out_frames: int | None = None,
+                    features=mfcc_live) -> np.ndarray:
     """The reference: one pass over the whole clip with the same context mask.
-    wav (samples,) float32 16 kHz -> (out_frames, C)."""
-    feats = mfcc_live(wav)  # (T, 39)
+    wav (samples,) float32 16 kHz -> (out_frames, C); ``features``: wav -> (T, D)."""
+    feats = features(wav)  # (T, D)
     if out_frames is None:
         out_frames = label_frames(len(wav) / AUDIO_SAMPLE_RATE_HZ, model.cfg.face_fps)
     with torch.no_grad():
         return model(torch.from_numpy(feats)[None], torch.tensor([len(feats)]), out_frames)[0].numpy()
 
 
-def stream_clip(model: LiveFaceModel, wav: np.ndarray, chunk_samples: list[int] | int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def stream_clip(model: LiveFaceModel, wav: np.ndarray, chunk_samples: list[int] | int,
+                features=None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Feed ``wav`` in chunks (a size or a list of sizes, cycled) -> ((frames, C) concatenated,
     [(samples pushed so far, frames emitted so far)] after each push)."""
-    sp = StreamingPredictor(model)
+    sp = StreamingPredictor(model, features=features)
     sizes = [chunk_samples] if isinstance(chunk_samples, int) else list(chunk_samples)
     outs, trace, i, k = [], [], 0, 0
     while i < len(wav):

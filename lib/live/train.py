@@ -23,14 +23,26 @@ from .model import LiveConfig, LiveFaceModel, load_live_model
 
 
 def train_live(cfg: TrainConfig, live: LiveConfig, model_cfg: ModelConfig | None = None,
-               loss_cfg: LossConfig | None = None, given: Sequence[str] = ()) -> Path:
+               loss_cfg: LossConfig | None = None, given: Sequence[str] = (),
+               ppg_checkpoint: str | Path | None = None) -> Path:
     """Train (or resume) a live run ``<cfg.output_path>/<cfg.name>``; returns its folder.
 
-    A folder holding another live config is refused (it would continue someone else's run)."""
+    ``cfg.feature``: ``mfcc_live`` or ``ppg_live`` (then ``ppg_checkpoint``, a
+    lib.features.ppg checkpoint, whose network is copied into every checkpoint of the run
+    so the server needs nothing else). A folder holding another live config is refused."""
     from ..train.loop import train
     from ..train.state import run_dir_of
 
-    if (cfg.feature_dir or cfg.feature) == FEATURE_NAME:
+    extra: dict = {}
+    if cfg.feature == "ppg_live":
+        if ppg_checkpoint is None:
+            raise ValueError("feature ppg_live needs --ppg_checkpoint (a `python -m lib train-ppg` checkpoint)")
+        from .ppg import load_ppg_net
+
+        net = load_ppg_net(ppg_checkpoint)
+        extra["ppg_net"] = {"state_dict": net.state_dict(), "config": dataclasses.asdict(net.cfg)}
+        extract_live_features(cfg.root_dir, feature="ppg_live", ppg_net=net, progress=cfg.progress)
+    elif cfg.feature == FEATURE_NAME:
         extract_live_features(cfg.root_dir, progress=cfg.progress)
     run_dir = run_dir_of(cfg)
     path = run_dir / "live.json"
@@ -40,7 +52,21 @@ def train_live(cfg: TrainConfig, live: LiveConfig, model_cfg: ModelConfig | None
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(new, indent=2) + "\n")
     return train(cfg, model_cfg, loss_cfg, given, build_model=lambda c: LiveFaceModel(c, live),
-                 checkpoint_extra={"live": new})
+                 checkpoint_extra={"live": new, **extra})
+
+
+def checkpoint_features(ck: dict):
+    """(feature name, PPG network or None) of a live checkpoint, for streaming its features."""
+    feature = ck["configs"]["train"]["feature"]
+    net = None
+    if ck.get("ppg_net"):
+        from ..features.ppg import PPGConfig, PPGNet
+
+        raw = ck["ppg_net"]["config"]
+        net = PPGNet(PPGConfig(**{**raw, "dilations": tuple(raw["dilations"])}))
+        net.load_state_dict(ck["ppg_net"]["state_dict"])
+        net.eval()
+    return feature, net
 
 
 def score_live(run_dir: str | Path, split: str = "test_a", checkpoint: str = "best") -> list[dict]:
@@ -87,6 +113,7 @@ def cli_main(argv: list[str]) -> int:
     _add_fields(ap, ModelConfig, skip=("input_dim", "feature_rate_hz", "face_fps", "n_channels", "arch",
                                        "feature_combine", "n_feature_layers", "rnn_hidden"))
     ap.add_argument("--train_speakers", nargs="+", default=argparse.SUPPRESS)
+    ap.add_argument("--ppg_checkpoint", default=None, help="with --feature ppg_live: the PPG network")
     a = vars(ap.parse_args(argv))
     pick = lambda cls: {k: (tuple(v) if isinstance(v, list) else v) for k, v in a.items()
                         if k in {f.name for f in dataclasses.fields(cls)}}
@@ -96,7 +123,7 @@ def cli_main(argv: list[str]) -> int:
     tc = config_from_dict(TrainConfig, {"feature": FEATURE_NAME, **fix(pick(TrainConfig))})
     mc = config_from_dict(ModelConfig, pick(ModelConfig))
     try:
-        run = train_live(tc, LiveConfig(**pick(LiveConfig)), mc, given=())
+        run = train_live(tc, LiveConfig(**pick(LiveConfig)), mc, given=(), ppg_checkpoint=a.get("ppg_checkpoint"))
     except (DataError, ValueError) as e:
         print(f"error: {e}")
         return 2
