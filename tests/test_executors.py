@@ -133,29 +133,6 @@ def test_submitit_study_equals_local_resumes_and_lists_failures(corpus, local_st
     assert set(again.runs["status"]) == {"cached"}
 
 
-@needs_submitit
-def test_submitit_shards_equal_in_process_extraction(corpus, tmp_path, capsys):
-    root = tmp_path / "copy"
-    shutil.copytree(corpus / "wavs", root / "wavs")
-    bad = [root / "wavs" / "org" / "train" / "zz_bad.wav", root / "wavs" / "tts1" / "test_a" / "zz_bad.wav"]
-    for b in bad:
-        b.write_bytes(b"not a wav")
-    argv = ["--root_dir", str(root), "--feature", "mfcc", "--executor", "submitit", "--cluster", "local",
-            "--shards", "2", "--workers", "1"]
-    assert extract.cli_main(argv) == 1
-    out = capsys.readouterr().out
-    assert all(f"FAILED {b}:" in out and "unreadable audio" in out for b in bad)  # both shards' bad files
-    good = [(s, p, w) for s, p, w in extract.find_wavs(root) if w not in bad]
-    for speaker, split, wav in good:
-        got = extract.load_features(root, speaker, "mfcc", split, wav.stem)
-        np.testing.assert_array_equal(got, mfcc(read_audio(wav)))
-    assert len(list((root / "wav_features" / "_submitit" / "mfcc").glob("*_log.err"))) == 2
-    # A rerun skips every finished file (sidecars) and reports the bad ones again.
-    assert extract.cli_main(argv) == 1
-    out = capsys.readouterr().out
-    assert f"0 written, {len(good)} up to date, 2 failed" in out
-
-
 def test_options_from_command_line_and_env(monkeypatch):
     import argparse
 
@@ -223,22 +200,33 @@ def test_run_jobs_lists_a_job_that_raises_with_its_log(tmp_path):
 
 
 @needs_submitit
-def test_dead_shard_lists_its_missing_files_and_rerun_finishes(corpus, tmp_path, monkeypatch, capsys):
+def test_submitit_shards_name_bad_and_lost_files_then_equal_in_process_extraction(corpus, tmp_path, monkeypatch,
+                                                                                 capsys):
     root = tmp_path / "copy"
     shutil.copytree(corpus / "wavs", root / "wavs")
+    bad = root / "wavs" / "tts1" / "test_a" / "zz_bad.wav"
+    bad.write_bytes(b"not a wav")
     wavs = [w for _s, _p, w in extract.find_wavs(root)]
-    shard_a = wavs[0::2]  # the interleaved split of a 2-shard extraction
-    victim = shard_a[len(shard_a) // 2]  # the shard job dies in the middle of its list
+    k = 1 - wavs.index(bad) % 2  # shards are interleaved (files k, k+2, ...): kill the shard without the bad file
+    shard = wavs[k::2]
+    victim = shard[len(shard) // 2]  # its job dies in the middle of its list
+    lost = shard[len(shard) // 2:]  # the victim and the files after it
+    good = [w for w in wavs if w != bad]
     monkeypatch.setenv(KILL_ENV, str(victim))
     argv = ["--root_dir", str(root), "--feature", "mfcc", "--executor", "submitit", "--cluster", "local",
             "--shards", "2", "--workers", "1"]
     assert extract.cli_main(argv + ["--retries", "0"]) == 1
     out = capsys.readouterr().out
-    lost = shard_a[len(shard_a) // 2:]  # the victim and the files after it in its shard
-    assert f"{len(wavs) - len(lost)} written" in out and f"{len(lost)} failed" in out
+    assert f"{len(good) - len(lost)} written" in out and f"{len(lost) + 1} failed" in out
     for w in lost:
-        assert f"FAILED {w}: not extracted: shard 1/2 (job " in out
+        assert f"FAILED {w}: not extracted: shard {k + 1}/2 (job " in out
     assert "ended without a result" in out and "_log.err)" in out
+    assert f"FAILED {bad}:" in out and "unreadable audio" in out  # the other shard's bad file, by path
+    # Without the kill, the rerun does only the lost files and still names the bad one.
     monkeypatch.delenv(KILL_ENV)
-    assert extract.cli_main(argv) == 0
-    assert f"{len(lost)} written, {len(wavs) - len(lost)} up to date, 0 failed" in capsys.readouterr().out
+    assert extract.cli_main(argv) == 1
+    assert f"{len(lost)} written, {len(good) - len(lost)} up to date, 1 failed" in capsys.readouterr().out
+    for wav in good:  # shards write exactly what an in-process extraction computes
+        got = extract.load_features(root, wav.parts[-3], "mfcc", wav.parts[-2], wav.stem)
+        np.testing.assert_array_equal(got, mfcc(read_audio(wav)))
+    assert len(list((root / "wav_features" / "_submitit" / "mfcc").glob("*_log.err"))) == 4
