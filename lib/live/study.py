@@ -6,7 +6,7 @@ corpus view ``data/corpus/live_<profile>/`` (links to org's wavs and labels, its
 features, model size, budget and seeds; "full" is lib.model.TalkingFaceModel (bidirectional,
 symmetric convs), the others lib.live.model.LiveFaceModel. Scores: lib.metrics on org test_a
 (mean over utterances), one row per (arm, seed, metric) in
-``results/<profile>/live_lookahead/metrics.csv``; runs cached in ``results/runs/live_lookahead/<profile>/``.
+``results/<profile>/11_live_lookahead/metrics.csv``; runs cached in ``results/runs/11_live_lookahead/<profile>/``.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ..paths import DATA_DIR, RESULTS_DIR, results_dir
 from .features import FEATURE_NAME, extract_live_features
 from .model import LiveConfig
 
-STUDY = "live_lookahead"
+STUDY = "11_live_lookahead"  # the notebook's folder: its CSV, figure and executed copy together
 FULL = None  # the arm without bounds
 
 
