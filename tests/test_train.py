@@ -67,7 +67,7 @@ def test_cli_train_writes_config_first_and_curves(run):
     assert cfg["model"]["input_dim"] == 39 and cfg["model"]["feature_rate_hz"] == 100  # filled from the data
     assert (cfg["loss"]["aligned"], cfg["loss"]["unaligned"]) == ("l2", "softdtw")
     assert cfg["train"]["train_speakers"] == ["org", "tts1"] and cfg["train"]["max_epochs"] == 2
-    curves = pd.read_csv(run / "curves.csv")
+    curves = pd.read_csv(run / "curves.csv", float_precision="round_trip")
     assert list(curves.columns) == ["step", "epoch", "split", "metric", "value"]
     val = curves[(curves.split == "val_1") & (curves.metric == "loss")]
     assert val.epoch.tolist() == [1.0, 2.0]
@@ -80,7 +80,7 @@ def test_cli_train_writes_config_first_and_curves(run):
 
 
 def test_best_checkpoint_is_the_lowest_validation_loss(root, run):
-    curves = pd.read_csv(run / "curves.csv")
+    curves = pd.read_csv(run / "curves.csv", float_precision="round_trip")
     val = curves[(curves.split == "val_1") & (curves.metric == "loss")]
     best_row = val.loc[val.value.idxmin()]
     picked = validate(run)

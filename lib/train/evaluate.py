@@ -163,7 +163,7 @@ def validate(run_dir: str | Path, split: str | None = None) -> dict:
     split = split or tcfg.val_split
     path = run_dir / "curves.csv"
     try:
-        curves = pd.read_csv(path)
+        curves = pd.read_csv(path, float_precision="round_trip")  # repr-written floats, read back exactly
     except (OSError, ValueError) as e:
         raise DataError(path, f"no readable curves ({e})") from None
     if list(curves.columns) != list(CURVE_COLUMNS):
