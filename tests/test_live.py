@@ -303,7 +303,7 @@ def test_server_answers_bad_input_and_keeps_serving(server):
         assert code == 1007 and "finite" in msgs[-1]["message"]
     with _ws(port) as ws:
         ws.recv(timeout=20)
-        ws.send(json.dumps({"type": "config", "sample_rate_hz": 44100}))
+        ws.send(json.dumps({"type": "config", "sample_rate_hz": "44100"}))  # not even a number: same answer
         code, msgs = closed_with(ws)
         assert code == 1003 and "sample_rate_hz must be 16000" in msgs[-1]["message"]
     with _ws(port) as ws:
@@ -419,6 +419,9 @@ def test_browser_mouth_moves_with_the_fake_microphone(server, clip, tmp_path):
             if not line and proc.poll() is not None:
                 break
         assert browser_ws, "chromium did not start its DevTools endpoint"
+        import threading
+
+        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining: a full pipe stalls chromium
         dev_port = int(re.search(r":(\d+)/", browser_ws).group(1))
         pages = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{dev_port}/json/list", timeout=20).read())
         page_ws = next(p["webSocketDebuggerUrl"] for p in pages if p["type"] == "page")

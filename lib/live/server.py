@@ -171,7 +171,7 @@ class LiveServer:
                             await self._error(ws, f"unknown sample_format {req.get('sample_format')!r}; "
                                                   f"expected one of {sorted(SAMPLE_FORMATS)}", 1003)
                             return
-                        if int(req.get("sample_rate_hz", AUDIO_SAMPLE_RATE_HZ)) != AUDIO_SAMPLE_RATE_HZ:
+                        if req.get("sample_rate_hz", AUDIO_SAMPLE_RATE_HZ) != AUDIO_SAMPLE_RATE_HZ:
                             await self._error(ws, f"sample_rate_hz must be {AUDIO_SAMPLE_RATE_HZ}, got "
                                                   f"{req.get('sample_rate_hz')}; resample on the client", 1003)
                             return
