@@ -132,8 +132,35 @@ def test_item_alone_equals_item_in_a_padded_batch():
 def test_context_must_be_whole_face_frames():
     with pytest.raises(ValueError, match="lookahead_ms=50 is not a non-negative multiple of one face frame"):
         LiveFaceModel(ModelConfig(**TINY), LiveConfig(50, 400))
-    with pytest.raises(ValueError, match="power of two"):
-        LiveFaceModel(ModelConfig(**{**TINY, "face_fps": 30}), LiveConfig(0, 0))
+    with pytest.raises(ValueError, match=r"33.3333 ms at 30 fps"):
+        LiveFaceModel(ModelConfig(**{**TINY, "face_fps": 30}), LiveConfig(80, 500))
+
+
+@pytest.mark.parametrize("fps,lookahead_ms", [(30, 100), (60, 50)])
+def test_resampled_rates_stream_as_offline(fps, lookahead_ms):
+    """30 / 60 fps rigs from 100 Hz MFCC: features resampled to 120 Hz in the model; the
+    stream still equals one offline pass, for random chunk sizes."""
+    torch.manual_seed(0)
+    m = LiveFaceModel(ModelConfig(**{**TINY, "dropout": 0.0, "face_fps": fps}), LiveConfig(lookahead_ms, 500)).eval()
+    for p in m.rel_bias:
+        p.data.normal_()
+    assert m.resampled and m.front_rate_hz == 120
+    rng = np.random.default_rng(fps)
+    t = np.arange(16000 * 3) / 16000
+    wav = (0.3 * np.sin(2 * np.pi * 3 * t) ** 2 * np.sin(2 * np.pi * 200 * t)
+           + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    ref = offline_predict(m, wav)
+    assert ref.shape == (label_frames(3.0, fps), 37)
+    got, trace = stream_clip(m, wav, list(rng.integers(1, 2000, size=40)))
+    np.testing.assert_allclose(got, ref, atol=STREAM_ATOL, rtol=0)
+    R = lookahead_ms * fps // 1000
+    for n, emitted in trace[:-1]:
+        # Frame j needs the 120 Hz frame (120 / fps) (j + R), i.e. feature floor of that * 100 / 120, plus the
+        # next one off the feature grid; a feature frame t is final once 160 t + 576 samples have arrived.
+        feats = max(0, (n - 576) // 160 + 1) if n >= 576 else 0
+        r = (120 // fps) * (np.arange(emitted + 1) + R)
+        need = r * 100 // 120 + np.where(r * 100 % 120, 2, 1)
+        assert np.all(need[:emitted] <= feats) and need[emitted] > feats
 
 
 def test_training_stores_the_context_and_learns_the_band(live_run):

@@ -6,7 +6,8 @@ the same optimiser and checkpoints), with three changes that bound every output
 frame's context, in training and streaming alike:
 
 1. causal front end: each stride-2 conv is padded (2, 0) instead of (1, 1), so face
-   frame j reads features up to index 2**k * j (its own instant) and never after;
+   frame j reads features up to index 2**k * j (its own instant) and never after (for rates
+   resampled to fps * 2**k, e.g. 30 fps from 100 Hz, the interpolation adds one feature frame);
 2. banded attention: in every encoder layer a frame attends to the
    ``left_frames`` frames before it and to ``right_frames`` after it. The whole
    lookahead is spent in the FIRST layer (later layers look back only), so the
@@ -32,7 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig, config_from_dict
-from ..model import CONV_KERNEL, CONV_STRIDE, TalkingFaceModel, conv_output_length, label_mask
+from ..model import CONV_KERNEL, CONV_STRIDE, TalkingFaceModel, conv_output_length, label_mask, resample_time
 
 
 MASKED_LOGIT = -1e9  # added to logits outside the band: exp() of it is exactly 0 in float32
@@ -70,10 +71,6 @@ class LiveFaceModel(TalkingFaceModel):
         super().__init__(cfg)
         if cfg.arch != "transformer":
             raise ValueError(f"a live model needs arch='transformer' (banded attention), got {cfg.arch!r}")
-        if self.front_rate_hz != cfg.feature_rate_hz:
-            raise ValueError(f"streaming needs feature_rate_hz / face_fps to be a power of two, got "
-                             f"{cfg.feature_rate_hz} Hz / {cfg.face_fps} fps (the resampling front end "
-                             f"reads a frame ahead and is not streamed yet)")
         self.live = live
         self.lookahead_frames, self.left_frames = live.frames(cfg.face_fps)
         # All the lookahead in layer 0, the rest causal: total right context = lookahead exactly.
@@ -86,8 +83,14 @@ class LiveFaceModel(TalkingFaceModel):
     # ------------------------------------------------------------------ context
     @property
     def stride(self) -> int:
-        """Feature frames per face frame (2 ** n_conv)."""
+        """Front-end frames per face frame (2 ** n_conv); feature frames per face frame when the
+        rate needs no resampling."""
         return CONV_STRIDE ** self.n_conv
+
+    @property
+    def resampled(self) -> bool:
+        """True when features are first interpolated to fps * 2**k (30 / 60 fps from 100 Hz)."""
+        return self.front_rate_hz != self.cfg.feature_rate_hz
 
     @property
     def front_margin_frames(self) -> int:
@@ -124,8 +127,10 @@ class LiveFaceModel(TalkingFaceModel):
         feat_lengths = feat_lengths.to(feats.device).long()
         if bool((feat_lengths < 1).any()):
             raise ValueError(f"feature lengths must be >= 1, got {feat_lengths.tolist()}")
-        x = self._select_layers(feats).transpose(1, 2)  # (B, D, T)
-        lengths = feat_lengths
+        x = self._select_layers(feats)  # (B, T, D)
+        # 30 / 60 fps from 100 Hz: onto fps * 2**k first (linear interpolation reads one frame ahead).
+        x, lengths = resample_time(x, feat_lengths, self.cfg.feature_rate_hz, self.front_rate_hz)
+        x = x.transpose(1, 2)  # (B, D, T'')
         for conv in self.convs:
             x = x * label_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)
             x = F.pad(x, (CONV_KERNEL - 1, 0))  # all padding on the left: causal

@@ -120,6 +120,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, variant: str = "offline
         if not isinstance(model, LiveFaceModel):
             raise DataError(checkpoint, "the streaming variant needs a live checkpoint (bounded context); "
                                         "this one attends to the whole utterance")
+        if model.resampled:
+            raise DataError(checkpoint, f"the streaming window is exported for power-of-two rates only "
+                                        f"({cfg.feature_rate_hz} Hz at {cfg.face_fps} fps is resampled); use "
+                                        f"--variant offline, or lib.live.stream in Python")
         wrapper = _Streaming(model, frames_per_call)
         # Ends on the feature of the newest face frame (stride * newest) and starts on the stride grid.
         T = stride * (model.warmup_frames + model.lookahead_frames + frames_per_call - 1) + 1

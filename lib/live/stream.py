@@ -18,6 +18,7 @@ the window (features of warmup + lookahead + one chunk), whatever the stream's l
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -65,6 +66,11 @@ class StreamingPredictor:
         self.face = face
         self.fps = model.cfg.face_fps
         self.stride = model.stride
+        # Window starts on the grid where feature and face times meet exactly: face frames
+        # multiple of ``grid_face`` <-> feature frames multiple of ``grid_feat`` (1 <-> stride at
+        # 25 fps from 100 Hz; 3 <-> 10 at 30 fps, 3 <-> 5 at 60 fps).
+        g = math.gcd(model.cfg.feature_rate_hz, model.cfg.face_fps)
+        self.grid_face, self.grid_feat = model.cfg.face_fps // g, model.cfg.feature_rate_hz // g
         self.R = model.lookahead_frames
         self.warmup = model.warmup_frames
         self.mfcc = features if features is not None else StreamingMfcc()  # or StreamingPpg
@@ -83,20 +89,35 @@ class StreamingPredictor:
     def n_samples(self) -> int:
         return self.mfcc.n_samples
 
+    def _window_start(self, j: int) -> int:
+        """First face frame of the window for frame j: warmup frames back, down to the grid."""
+        return max(0, j - self.warmup) // self.grid_face * self.grid_face
+
+    def _feat_index(self, j_grid: int) -> int:
+        return j_grid // self.grid_face * self.grid_feat  # exact on the grid
+
+    def _features_needed(self, j: int) -> int:
+        """Features that must have arrived before frame j is final: frame j + R's front-end
+        input (resampled index stride * (j + R)) reads feature floor(pos) and, off the feature
+        grid, the next one too."""
+        r = self.stride * (j + self.R)
+        num, den = r * self.model.cfg.feature_rate_hz, self.model.front_rate_hz
+        return num // den + (2 if num % den else 1)
+
     def _run(self, upto: int, final: bool) -> np.ndarray:
         """Frames [n_emitted, upto) from one window pass -> (k, C)."""
         k = upto - self.n_emitted
         if k <= 0:
             return np.zeros((0, self.model.cfg.n_channels), np.float32)
-        w0 = max(0, self.n_emitted - self.warmup)  # window start (face frames), on the stride grid
-        x = self._feats[w0 * self.stride - self._f_start:]  # (Tw, D)
-        n_out = -(-len(x) // self.stride)
+        w0 = self._window_start(self.n_emitted)  # face frames, on the grid
+        x = self._feats[self._feat_index(w0) - self._f_start:]  # (Tw, D)
+        n_out = int(self.model.output_lengths(torch.tensor([len(x)]))[0])
         with torch.no_grad():
             y = self.model(torch.from_numpy(x)[None], torch.tensor([len(x)]), max(n_out, upto - w0))[0]
         out = y[self.n_emitted - w0: upto - w0].numpy()  # (k, C)
         self.n_emitted = upto
-        # Keep only what the next window needs: features from (next frame - warmup) * stride on.
-        keep = max(0, self.n_emitted - self.warmup) * self.stride
+        # Keep only what the next window needs.
+        keep = self._feat_index(self._window_start(self.n_emitted))
         if keep > self._f_start:
             self._feats = self._feats[keep - self._f_start:]
             self._f_start = keep
@@ -111,8 +132,9 @@ class StreamingPredictor:
         if len(new):
             self._feats = np.concatenate([self._feats, new])
         n_feat = self._f_start + len(self._feats)
-        # Frame j is final once feature stride * (j + R) has arrived.
-        upto = max(self.n_emitted, (n_feat - 1) // self.stride - self.R + 1) if n_feat else self.n_emitted
+        upto = self.n_emitted
+        while self._features_needed(upto) <= n_feat:
+            upto += 1
         return Frames(start, self._run(upto, final=False), self.fps)
 
     def flush(self, out_frames: int | None = None) -> Frames:
