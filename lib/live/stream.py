@@ -82,8 +82,10 @@ class StreamingPredictor:
     @property
     def algorithmic_latency_ms(self) -> float:
         """Audio time from a frame's instant to the sample that completes it: lookahead + the
-        features' right context (36 ms for mfcc_live, 672 ms for ppg_live)."""
-        return self.model.live.lookahead_ms + self.mfcc.lookahead_ms
+        features' right context (36 ms for mfcc_live, 672 ms for ppg_live), plus at most one feature
+        frame for resampled rates (30 / 60 fps)."""
+        extra = 1000 / self.model.cfg.feature_rate_hz if self.model.resampled else 0.0  # interpolation: < 1 frame
+        return self.model.live.lookahead_ms + self.mfcc.lookahead_ms + extra
 
     @property
     def n_samples(self) -> int:
