@@ -46,6 +46,7 @@ class ImportConfig:
     split_lists: tuple[tuple[str, str], ...] = ()  # ((split, path), ...): given lists instead
     max_clips: int | None = None  # only the first N videos by name (a small trial corpus)
     face_fps: int | None = None  # None: <root>/face.json, else 25
+    channels: str | None = None  # None: <root>/face.json, else arkit52; or t2a37, or comma-separated names
     max_gap_s: float = 0.2
 
 
@@ -223,7 +224,7 @@ def import_videos(cfg: ImportConfig, root: str | Path, model_path: str | None = 
     videos = {v.stem: v for v in listed}
     if len(videos) != len(listed):
         raise DataError(cfg.videos_dir, "several videos share a name stem (utterances are named by stem)")
-    fmt: FaceFormat = resolve_face_format(root, None, cfg.face_fps)
+    fmt: FaceFormat = resolve_face_format(root, cfg.channels, cfg.face_fps)
     _check_same_import(cfg, root)
     split_of = assign_splits(sorted(videos), cfg)
     texts, failures = read_transcripts(cfg.transcripts, sorted(split_of))
@@ -267,6 +268,8 @@ def cli_main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the split and of the train_small_N order")
     ap.add_argument("--n_val", type=int, default=None, help="val_1 clips (default 10%%)")
     ap.add_argument("--n_test", type=int, default=None, help="test_a clips (default 10%%)")
+    ap.add_argument("--channels", default=None,
+                    help="label columns: arkit52 (default), t2a37 (no eyes/tongue), or comma-separated ARKit names")
     ap.add_argument("--max_clips", type=int, default=None, help="only the first N videos by name")
     ap.add_argument("--split_lists", nargs="+", default=[], metavar="SPLIT=FILE",
                     help="given lists instead of a seeded split (JSON list or one name per line)")
@@ -279,7 +282,7 @@ def cli_main(argv: list[str]) -> int:
         lists = tuple((s, str(Path(f).resolve())) for s, f in lists)
         cfg = ImportConfig(videos_dir=str(Path(a.videos).resolve()), transcripts=str(Path(a.transcripts).resolve()),
                            seed=a.seed, n_val=a.n_val, n_test=a.n_test, split_lists=lists, max_clips=a.max_clips,
-                           face_fps=a.face_fps, max_gap_s=a.max_gap_s)
+                           face_fps=a.face_fps, channels=a.channels, max_gap_s=a.max_gap_s)
         summary = import_videos(cfg, a.root_dir, model_path=a.model, workers=a.workers,
                                 progress=not a.no_progress)
     except (DataError, ValueError, FileNotFoundError) as e:
