@@ -73,7 +73,7 @@ class StreamingPredictor:
         self.grid_face, self.grid_feat = model.cfg.face_fps // g, model.cfg.feature_rate_hz // g
         self.R = model.lookahead_frames
         self.warmup = model.warmup_frames
-        self.mfcc = features if features is not None else StreamingMfcc()  # or StreamingPpg
+        self.features = features if features is not None else StreamingMfcc()  # or StreamingPpg
         self._feats = np.zeros((0, model.cfg.input_dim), np.float32)  # features [f_start, n_feat)
         self._f_start = 0
         self.n_emitted = 0
@@ -85,11 +85,11 @@ class StreamingPredictor:
         features' right context (36 ms for mfcc_live, 672 ms for ppg_live), plus at most one feature
         frame for resampled rates (30 / 60 fps)."""
         extra = 1000 / self.model.cfg.feature_rate_hz if self.model.resampled else 0.0  # interpolation: < 1 frame
-        return self.model.live.lookahead_ms + self.mfcc.lookahead_ms + extra
+        return self.model.live.lookahead_ms + self.features.lookahead_ms + extra
 
     @property
     def n_samples(self) -> int:
-        return self.mfcc.n_samples
+        return self.features.n_samples
 
     def _window_start(self, j: int) -> int:
         """First face frame of the window for frame j: warmup frames back, down to the grid."""
@@ -130,7 +130,7 @@ class StreamingPredictor:
         if self._done:
             raise RuntimeError("stream already flushed; start a new StreamingPredictor")
         start = self.n_emitted
-        new = self.mfcc.push(pcm)  # (k, 39)
+        new = self.features.push(pcm)  # (k, D)
         if len(new):
             self._feats = np.concatenate([self._feats, new])
         n_feat = self._f_start + len(self._feats)
@@ -145,7 +145,7 @@ class StreamingPredictor:
         start = self.n_emitted
         if self._done:
             return Frames(start, np.zeros((0, self.model.cfg.n_channels), np.float32), self.fps)
-        new = self.mfcc.flush()
+        new = self.features.flush()
         if len(new):
             self._feats = np.concatenate([self._feats, new])
         self._done = True
