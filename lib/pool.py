@@ -17,7 +17,6 @@ pattern in ``T2A_TEST_KILL_TASK`` sends itself SIGKILL (tests/test_executors.py)
 """
 from __future__ import annotations
 
-import fnmatch
 import os
 import shutil
 import signal
@@ -28,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-KILL_ENV = "T2A_TEST_KILL_TASK"
+from .workers import KILL_ENV, maybe_die  # noqa: F401 - KILL_ENV: the hook's variable, for tests
+
 DIED = ("worker process died while running it (killed by a signal, segfault or out of memory; "
         "see the kernel log, e.g. `dmesg`, for an OOM kill)")
 
@@ -53,17 +53,10 @@ def _init_worker(ctl_dir: str, initializer: Callable | None, initargs: tuple) ->
         initializer(*initargs)
 
 
-def kill_if_hooked(name: str) -> None:
-    """Test hook: SIGKILL this process if ``name`` matches the pattern in ``T2A_TEST_KILL_TASK``."""
-    pattern = os.environ.get(KILL_ENV)
-    if pattern and fnmatch.fnmatchcase(name, pattern):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _run_one(ctl_dir: str, index: int, name: str, fn: Callable, args: tuple) -> Any:
     marker = Path(ctl_dir, f"{index}.run")
     marker.write_text(str(os.getpid()))
-    kill_if_hooked(name)
+    maybe_die(name)  # test hook (lib.workers)
     result = fn(*args)
     marker.unlink()
     return result

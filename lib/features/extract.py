@@ -163,9 +163,9 @@ def _save(npy: Path, arr: np.ndarray, spec: ExtractorSpec, identity: dict, wav: 
 # ----------------------------------------------------------------------------- workers
 def _function_job(feature: str, wav: str, npy: str, identity: dict) -> tuple[str, str | None]:
     """One file in a worker process; returns (wav, problem or None)."""
-    from ..pool import kill_if_hooked
+    from ..workers import maybe_die
 
-    kill_if_hooked(wav)  # test hook (T2A_TEST_KILL_TASK): this process dies as if out of memory
+    maybe_die(wav)  # test hook (T2A_TEST_KILL_TASK): this process dies as if out of memory
     spec = EXTRACTORS[feature]
     try:
         arr = _resolve(spec.target)(read_audio(wav))
