@@ -228,8 +228,13 @@ class TrainConfig:
     # Long takes: each training item is a random window of this many seconds
     # (aligned pairs: features and labels cut at the same times); None = whole clips.
     window_s: float | None = None
+    # Length bucketing: within each run of this many batches, the batches are
+    # regrouped so that each holds clips of similar length (same share of org
+    # clips, same clips per chunk, so an epoch covers the same data); 0 = off, the
+    # original's draw. Cuts the padded frames a step computes on (lib.data).
+    bucket_batches: int = 0
 
 
 # Fields added after runs were first keyed, with the value that means "as before":
 # run keys (lib.studies.runner) leave them out at that value, so existing runs keep their keys.
-KEY_NEUTRAL_DEFAULTS: dict[str, Any] = {"window_s": None}
+KEY_NEUTRAL_DEFAULTS: dict[str, Any] = {"window_s": None, "bucket_batches": 0}

@@ -26,6 +26,7 @@ a pure function of (seed, epoch, batch, position), so resume stays exact.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,14 @@ def read_subset(corpus: Corpus, train_json: str | None) -> set[str] | None:
     return set(corpus.dataset_json(p.name))
 
 
+FEATURE_CACHE_ENV = "T2A_FEATURE_CACHE_MB"
+
+
+def feature_cache_mb() -> float:
+    """In-memory feature budget per dataset (MB): ``$T2A_FEATURE_CACHE_MB``, default 2048."""
+    return float(os.environ.get(FEATURE_CACHE_ENV, 2048))
+
+
 @dataclass(frozen=True)
 class ItemKey:
     speaker: str
@@ -113,9 +122,14 @@ class FaceDataset(Dataset):
         if missing:
             raise DataError(missing[0], f"no {feature_dir} features ({len(missing)} missing in split {split}); "
                                         f"run `python -m lib extract --root_dir {corpus.root} --feature ...`")
-        # Labels are small and read from CSV/pickle: read once, keep. Features may be
-        # large (HuBERT: all layers), so they are loaded per item.
+        # Labels are small and read from CSV/pickle: read once, keep. Features are kept
+        # in memory too once read (a step used to read one .npy per item; collate
+        # copies them into the batch, so the cached arrays are never written), up to
+        # FEATURE_CACHE_MB per dataset: HuBERT's all-layer features may not fit, and
+        # beyond the budget items are read from disk as before.
         self._labels: dict[ItemKey, tuple[np.ndarray, bool]] = {}
+        self._feats: dict[int, np.ndarray] = {}
+        self._feat_bytes = 0
         self.aligned = [self._target(k)[1] for k in self.keys]
         self.window_frames: int | None = None  # label frames per window; None = whole clips
         self.feature_rate_hz: int | None = None
@@ -137,10 +151,21 @@ class FaceDataset(Dataset):
         return len(self.keys)
 
     def features(self, i: int) -> np.ndarray:
+        """Features of item ``i``, (T, D) or (L, T, D) float32 (cached in memory within the budget)."""
         from .features.extract import load_features
 
+        if i in self._feats:
+            return self._feats[i]
         k = self.keys[i]
-        return load_features(self.corpus.root, k.speaker, self.feature_dir, k.split, k.utt)
+        x = np.asarray(load_features(self.corpus.root, k.speaker, self.feature_dir, k.split, k.utt), np.float32)
+        if self._feat_bytes + x.nbytes <= feature_cache_mb() * 2**20:
+            self._feats[i] = x
+            self._feat_bytes += x.nbytes
+        return x
+
+    def feature_frames(self) -> list[int]:
+        """Feature frames of every item (reads, and so caches, every item's features)."""
+        return [int(self.features(i).shape[-2]) for i in range(len(self))]
 
     def __getitem__(self, i: int) -> dict:
         return self.item(i)
@@ -149,7 +174,7 @@ class FaceDataset(Dataset):
         """Item ``i``; with a window set and a ``crop_key`` (seed, epoch, batch, slot), a random window of it."""
         k = self.keys[i]
         labels, aligned = self._target(k)
-        feats = np.asarray(self.features(i), dtype=np.float32)  # (T, D) or (L, T, D)
+        feats = self.features(i)  # (T, D) or (L, T, D) float32
         if self.window_frames is not None and crop_key is not None and labels.shape[0] > self.window_frames:
             rng = np.random.default_rng([int(x) % 2**32 for x in crop_key])
             (fs, fe), (ls, le) = self._crop(rng, feats.shape[-2], labels.shape[0], aligned)
@@ -255,7 +280,12 @@ class OrgShareBatchSampler:
     not depend on the share.
     """
 
-    def __init__(self, aligned: Sequence[bool], batch_size: int, org_share: float | str = 0.5, seed: int = 0):
+    def __init__(self, aligned: Sequence[bool], batch_size: int, org_share: float | str = 0.5, seed: int = 0,
+                 lengths: Sequence[int] | None = None, bucket_batches: int = 0):
+        if bucket_batches and (lengths is None or len(lengths) != len(aligned)):
+            raise ValueError("bucket_batches needs one length per item")
+        self.lengths = None if lengths is None else np.asarray(lengths)
+        self.bucket_batches = int(bucket_batches)
         if org_share != "uniform" and not (isinstance(org_share, (int, float)) and 0.0 <= org_share <= 1.0):
             raise ValueError(f"org_share must be in [0, 1] or 'uniform', got {org_share!r}")
         if batch_size < 1 or not len(aligned):
@@ -278,7 +308,8 @@ class OrgShareBatchSampler:
         n, bs = len(self.aligned), self.batch_size
         if self.mode == "uniform":
             order = rng.permutation(n)
-            return [order[i : i + bs].tolist() for i in range(0, n, bs)]
+            out = [order[i : i + bs].tolist() for i in range(0, n, bs)]
+            return self._bucketed(out, rng) if self.bucket_batches > 1 else out
         n_org = int(round(self.org_share * bs))
         pools = [np.flatnonzero(self.aligned), np.flatnonzero(~self.aligned)]
         streams = [_cycled(rng, p) for p in pools]
@@ -286,6 +317,32 @@ class OrgShareBatchSampler:
         for _ in range(len(self)):
             batch = [next(streams[0]) for _ in range(n_org)] + [next(streams[1]) for _ in range(bs - n_org)]
             out.append([int(i) for i in rng.permutation(batch)])
+        return self._bucketed(out, rng) if self.bucket_batches > 1 else out
+
+    def _bucketed(self, batches: list[list[int]], rng: np.random.Generator) -> list[list[int]]:
+        """Regroup each run of ``bucket_batches`` batches by length.
+
+        Within a chunk, the org items and the TTS items are each sorted by length
+        and dealt back out in order, so batch j gets the j-th shortest slice of each
+        pool: every batch keeps its org share, every chunk keeps its items (an
+        epoch sees the same clips), and a batch's clips have similar lengths, so
+        little of it is padding. The order of the batches in a chunk is then
+        shuffled (seeded), so length does not grow along the epoch.
+        """
+        out = []
+        for c in range(0, len(batches), self.bucket_batches):
+            chunk = batches[c : c + self.bucket_batches]
+            sizes = [(sum(self.aligned[i] for i in b), sum(not self.aligned[i] for i in b)) for b in chunk]
+            pools = [sorted((i for b in chunk for i in b if self.aligned[i] == flag),
+                            key=lambda i: (self.lengths[i], i)) for flag in (True, False)]
+            pos = [0, 0]
+            regrouped = []
+            for n_org, n_tts in sizes:
+                b = pools[0][pos[0]:pos[0] + n_org] + pools[1][pos[1]:pos[1] + n_tts]
+                pos[0] += n_org
+                pos[1] += n_tts
+                regrouped.append([int(i) for i in b])
+            out += [regrouped[k] for k in rng.permutation(len(regrouped))]
         return out
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -296,6 +353,16 @@ def _cycled(rng: np.random.Generator, pool: np.ndarray) -> Iterator[int]:
     """Endless stream over ``pool``: a fresh permutation each pass."""
     while True:
         yield from rng.permutation(pool).tolist()
+
+
+def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
+    """Share of the padded (B x max length) frames of ``batches`` that are padding."""
+    real = padded = 0
+    for b in batches:
+        ls = [int(lengths[i]) for i in b]
+        real += sum(ls)
+        padded += len(ls) * max(ls)
+    return 1.0 - real / padded if padded else 0.0
 
 
 def sequential_batches(n: int, batch_size: int) -> list[list[int]]:

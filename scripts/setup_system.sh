@@ -2,7 +2,8 @@
 # System packages: offline TTS engines of the built-in corpus and ffmpeg for videos.
 # Installs what is missing when running as root with apt; otherwise says what to install.
 set -euo pipefail
-PKGS=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite espeak-ng libespeak-ng1 ffmpeg)
+# chromium: the live page's browser test (tests/test_live.py; skipped without it).
+PKGS=(festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite espeak-ng libespeak-ng1 ffmpeg chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -49,7 +49,7 @@ WINDOW_S = 30.0
 OVERLAP_S = 2.0
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(model: TalkingFaceModel, feats: np.ndarray, frames: int, window_s: float | None = WINDOW_S,
             overlap_s: float = OVERLAP_S) -> np.ndarray:
     """features (T, D) or (L, T, D) at the model's feature rate -> prediction (frames, C) float32.
@@ -99,7 +99,7 @@ def crossfade_weights(n: int, starts: list[int], W: int, O: int) -> list[np.ndar
     return out
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_windowed(model: TalkingFaceModel, feats: np.ndarray, frames: int, window_s: float = WINDOW_S,
                      overlap_s: float = OVERLAP_S) -> np.ndarray:
     """Prediction (frames, C) of a clip of any length in bounded memory.

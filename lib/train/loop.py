@@ -98,7 +98,7 @@ def forward_batch(model: TalkingFaceModel, batch: Batch) -> tuple[torch.Tensor, 
     return pred, out_lengths.clamp(max=out_frames)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def evaluate_loss(model, loss_fn, dataset: FaceDataset, batch_size: int, device) -> dict[str, float]:
     """Mean over clips of the training loss (and its parts) on ``dataset``.
 
@@ -155,8 +155,12 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
     # An epoch draws windows_per_epoch() windows of each item (1 per item without a window):
     # the sampler runs over that expanded list, which maps back to dataset items.
     item_of = [i for i, n in enumerate(train_ds.windows_per_epoch()) for _ in range(n)]
+    lengths = None
+    if cfg.bucket_batches:  # feature frames per (expanded) item, for length bucketing
+        frames = train_ds.feature_frames()
+        lengths = [frames[i] for i in item_of]
     sampler = OrgShareBatchSampler([train_ds.aligned[i] for i in item_of], cfg.batch_size,
-                                   cfg.org_share_per_batch, cfg.seed)
+                                   cfg.org_share_per_batch, cfg.seed, lengths, cfg.bucket_batches)
     steps_per_epoch = len(sampler)
     by_steps = cfg.eval_every_steps is not None
     total_steps = cfg.max_steps if cfg.max_steps is not None else cfg.max_epochs * steps_per_epoch
