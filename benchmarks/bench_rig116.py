@@ -15,9 +15,9 @@ toolkit's own commands, as a user would run them:
     python -m lib infer      --checkpoint .../best.pt ...        (1, 5, 10 minutes of audio; peak RSS)
 
 and the test MSE against the mean-pose baseline (every frame = the mean of the
-training labels). Writes benchmarks/results/local/rig116.json.
+training labels). Writes benchmarks/results/local/<name>.json.
 
-    python benchmarks/bench_rig116.py [--work /tmp/rig116] [--max_steps 300]
+    python benchmarks/bench_rig116.py [--work /tmp/rig116] [--max_steps 300] [--name r116]
 """
 from __future__ import annotations
 
@@ -135,6 +135,9 @@ def main() -> int:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--max_steps", type=int, default=300)
     ap.add_argument("--window_s", type=float, default=10.0)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--name", default="r116")
     ap.add_argument("--skip_infer_memory", action="store_true")
     a = ap.parse_args()
     work = Path(a.work)
@@ -156,12 +159,14 @@ def main() -> int:
     run([py, "-m", "lib", "check-data", "--root_dir", str(rig)], log)
     run([py, "-m", "lib", "extract", "--root_dir", str(rig), "--feature", "mfcc", "--workers", "2"], log)
     runs = work / "runs"
-    run([py, "-m", "lib", "train", "--root_dir", str(rig), "--output_path", str(runs), "--name", "r116",
+    # The studies' settings (lib.studies.profiles): constant lr, dropout 0.1, feed-forward 256.
+    run([py, "-m", "lib", "train", "--root_dir", str(rig), "--output_path", str(runs), "--name", a.name,
          "--arch", "mfcc", "--loss_type", "L2", "--window_s", str(a.window_s), "--max_steps", str(a.max_steps),
          "--eval_every_steps", str(max(1, a.max_steps // 6)), "--train_batch_size", "8", "--threads", "2",
-         "--set", "train.lr_decay_per_epoch=0.99", "--set", "model.ff_dim=256", "--no_progress"], log)
+         "--lr", str(a.lr), "--set", "train.lr_decay_per_epoch=1.0", "--set", "model.ff_dim=256",
+         "--set", f"model.dropout={a.dropout}", "--no_progress"], log)
     run([py, "-m", "lib", "test", "--arch", "mfcc", "--root_dir", str(rig), "--feature_dir", "mfcc", "--freq", "100",
-         "--input_dim", "39", "--output_path", str(runs), "--name", "r116", "--no_progress"], log)
+         "--input_dim", "39", "--output_path", str(runs), "--name", a.name, "--no_progress"], log)
     import pandas as pd
 
     from lib.io import read_label_csv
@@ -171,13 +176,14 @@ def main() -> int:
     corpus = Corpus(rig)
     train = np.concatenate([corpus.own_labels("org", "train", u) for u in corpus.utterances("org", "train")])
     mean_pose = train.mean(0, keepdims=True)
-    m = pd.read_csv(runs / "r116" / "metrics.csv")
+    run_dir = runs / a.name
+    m = pd.read_csv(run_dir / "metrics.csv")
     model_mse = m[(m.metric == "mse_score") & (m.speaker == "org")].groupby("utt")["value"].mean()
     base_mse = {}
     header_ok = True
     for u in corpus.utterances("org", "test_a"):
         gt = corpus.own_labels("org", "test_a", u)
-        pred, names = read_label_csv(runs / "r116" / f"{u}.csv")
+        pred, names = read_label_csv(run_dir / f"{u}.csv")
         header_ok &= names == corpus.channels and len(pred) == len(gt)
         base_mse[u] = mse_score(np.repeat(mean_pose, len(gt), 0), gt)
     summary.update(channels=corpus.face.n_channels, face_fps=corpus.face_fps, prediction_header_and_frames_ok=bool(header_ok),
@@ -193,13 +199,20 @@ def main() -> int:
             n = minutes * 60 * 16000
             write_audio(d / f"long_{minutes}min.wav", np.resize(audio, n))
             mem[f"{minutes}_min"] = round(peak_rss_mb([py, "-m", "lib", "infer", "--checkpoint",
-                                                       str(runs / "r116" / "best.pt"), "--wav_dir", str(d),
+                                                       str(run_dir / "best.pt"), "--wav_dir", str(d),
                                                        "--out_dir", str(d / "out"), "--no_progress"], log), 1)
             pred, names = read_label_csv(d / "out" / f"long_{minutes}min.csv")
             assert len(pred) == minutes * 60 * a.fps and names == corpus.channels
+            if minutes <= 5:  # the same take in one full-attention pass (what infer did before windows)
+                mem[f"{minutes}_min_one_pass"] = round(peak_rss_mb(
+                    [py, "-m", "lib", "infer", "--checkpoint", str(run_dir / "best.pt"), "--wav_dir", str(d),
+                     "--out_dir", str(d / "out_one_pass"), "--infer_window_s", "1e9", "--no_progress"], log), 1)
+                whole, _ = read_label_csv(d / "out_one_pass" / f"long_{minutes}min.csv")
+                mem[f"{minutes}_min_max_abs_diff_windowed_vs_one_pass"] = float(np.abs(whole - pred).max())
+                mem[f"{minutes}_min_mean_abs_diff_windowed_vs_one_pass"] = float(np.abs(whole - pred).mean())
         summary["infer_peak_rss_mb"] = mem
     summary["log"] = log
-    out = REPO / "benchmarks" / "results" / "local" / "rig116.json"
+    out = REPO / "benchmarks" / "results" / "local" / f"{a.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k not in ("log", "per_take")}, indent=1))
