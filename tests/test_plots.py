@@ -102,3 +102,14 @@ def test_study_figures_come_from_the_csv_files_alone(tmp_path):
     names = sorted(p.name for p in made)
     assert "06_ablation_data_curves.png" in names and "06_ablation_data_few_shot_mse_score.png" in names
     assert all(p.stat().st_size > 10_000 for p in made)
+
+
+def test_study_tables_say_which_arms_stopped_early():
+    from lib.studies.report import arms_table
+
+    summary = pd.DataFrame([("a", "mse_score", 2, 0.1, 0.01), ("b", "mse_score", 2, 0.2, 0.02)],
+                           columns=["arm", "metric", "n_seeds", "mean", "std"])
+    runs = pd.DataFrame({"arm": ["a", "a", "b", "b"], "stopped_early": [True, True, True, False]})
+    t = arms_table(summary, runs)
+    assert t.set_index("arm")["stopped early"].to_dict() == {"a": "2/2", "b": "1/2"}
+    assert "stopped early" not in arms_table(summary).columns  # old tables without the column

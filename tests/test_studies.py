@@ -138,3 +138,16 @@ def test_readme_block_only_and_idempotent(study, tmp_path):
     with pytest.raises(ValueError):
         update_readme(readme, out)
     assert readme.read_text() == "no markers\n"
+
+
+def test_runs_table_says_whether_each_run_stopped_on_validation(study):
+    _, out = study
+    runs = pd.read_csv(out / "99_test" / "runs.csv")
+    assert {"best_step", "steps_run", "max_steps", "stopped_early"} <= set(runs.columns)
+    assert (runs["max_steps"] == PROFILE.max_steps).all()
+    for r in runs.itertuples():
+        curves = pd.read_csv(out / "99_test" / "curves.csv")
+        last = curves[curves.run_id == r.run_id]["step"].max()
+        assert r.steps_run == last  # the last evaluation is where the run ended
+        assert bool(r.stopped_early) == (r.steps_run < r.max_steps)
+        assert r.best_step <= r.steps_run

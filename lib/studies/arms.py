@@ -146,7 +146,7 @@ def arm_configs(arm: Arm, seed: int, profile: StudyProfile, root: str | Path,
         lr_decay_per_epoch=1.0, max_steps=profile.max_steps, eval_every_steps=profile.eval_every_steps,
         checkpoint_every_steps=profile.eval_every_steps, early_stop_patience_evals=profile.patience_evals,
         batch_size=profile.batch_size, org_share_per_batch=org_share, seed=seed, threads=1,
-        keep_eval_checkpoints=False, progress=False)
+        keep_eval_checkpoints=False, progress=False, bucket_batches=profile.bucket_batches)
     return model, loss, train
 
 

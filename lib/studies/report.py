@@ -41,13 +41,24 @@ def _spread(x) -> str:
     return {True: "yes", False: "no"}.get(x if isinstance(x, bool) else None, "n/a (1 seed)")
 
 
-def arms_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """summary.csv -> one row per arm: seeds, MSE score, DTW score as 'mean ± std'."""
+def arms_table(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """summary.csv -> one row per arm: seeds, MSE score, DTW score as 'mean ± std'.
+
+    With runs.csv carrying ``stopped_early``, a column says how many of the arm's
+    runs stopped on validation rather than at the step cap: "3/3" is a converged
+    arm, anything less a truncated one whose numbers are not a finding.
+    """
     rows = {}
     for _, r in summary.iterrows():
         row = rows.setdefault(r["arm"], {"arm": r["arm"], "seeds": int(r["n_seeds"])})
         row[r["metric"]] = stats.format_mean_std(float(r["mean"]), float(r["std"]))
-    return pd.DataFrame(list(rows.values()))
+    df = pd.DataFrame(list(rows.values()))
+    if runs is not None and "stopped_early" in runs and len(df):
+        flag = runs["stopped_early"].astype(str).str.lower().map({"true": True, "false": False})
+        by_arm = flag.groupby(runs["arm"]).agg(["sum", "count"])
+        df["stopped early"] = [f"{int(by_arm.at[a, 'sum'])}/{int(by_arm.at[a, 'count'])}"
+                               if a in by_arm.index else "" for a in df["arm"]]
+    return df
 
 
 def baseline_comparisons(summary: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +111,9 @@ def results_block(results_dir: str | Path) -> str:
         summary = pd.read_csv(summary_path)
         if summary.empty:
             continue
-        parts += [f"#### {study} (profile {profile_of[study]})", "", md_table(arms_table(summary)), ""]
+        runs_path = results_dir / study / "runs.csv"
+        runs = pd.read_csv(runs_path) if runs_path.is_file() else None
+        parts += [f"#### {study} (profile {profile_of[study]})", "", md_table(arms_table(summary, runs)), ""]
         comp = baseline_comparisons(summary)
         if len(comp):
             comp.insert(0, "study", study)

@@ -188,6 +188,15 @@ def _write_csv(path: Path, df: pd.DataFrame) -> None:
     atomic_write_text(path, df.to_csv(index=False))
 
 
+def convergence(done: dict, train_cfg: TrainConfig) -> dict:
+    """steps_run, max_steps and stopped_early of a run: did early stopping end it
+    (converged on validation), or the step cap (a truncated run)?"""
+    steps = done.get("steps")
+    cap = train_cfg.max_steps
+    stopped = None if steps is None or cap is None else bool(steps < cap)
+    return {"steps_run": steps, "max_steps": cap, "stopped_early": stopped}
+
+
 def write_study_tables(out_dir: Path, planned: Sequence[PlannedRun], results: Sequence[dict] = ()) -> dict[str, Path]:
     """Rewrite the study's metrics.csv, curves.csv, arms.csv and runs.csv from its finished runs (atomic)."""
     status = {r["key"]: r for r in results}
@@ -210,6 +219,7 @@ def write_study_tables(out_dir: Path, planned: Sequence[PlannedRun], results: Se
                      "status": r.get("status", "done" if done else "pending"),
                      "wall_s": done.get("wall_s", r.get("wall_s")), "steps": done.get("steps"),
                      "best_step": done.get("best_step"), "best_val_loss": done.get("best_val_loss"),
+                     **convergence(done, p.configs[2]),
                      "run_dir": _rel(str(p.run_dir)), "log": r.get("log", "")})
     _write_csv(paths["runs"], pd.DataFrame(rows))
     return paths
