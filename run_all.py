@@ -30,7 +30,7 @@ NOTEBOOKS = REPO / "notebooks"
 # Same rule as lib.paths: T2A_RESULTS_DIR, when set, replaces results/.
 RESULTS_ENV = "T2A_RESULTS_DIR"
 RESULTS = Path(os.environ.get(RESULTS_ENV) or REPO / "results").resolve()
-PROFILES = ("tiny", "quick", "default", "paper")
+PROFILES = ("tiny", "quick", "default", "full", "paper")
 STATE_FILE = ".run_state.json"
 
 

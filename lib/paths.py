@@ -15,19 +15,28 @@ DATA_DIR = REPO_ROOT / "data"
 RESULTS_ENV = "T2A_RESULTS_DIR"
 RESULTS_DIR = Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results").resolve()
 REFERENCE_PROFILE = "default"  # the committed tables and the README's results block
+TRACKED_PROFILES = ("default", "full")  # results/<profile>/ committed (full: resumable across machines)
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PRETRAINED_DIR = DATA_DIR / "pretrained"
 # Real sample data in the original layout, shipped beside the project (never copied in).
 SHARED_DEMO_DIR = REPO_ROOT.parent / "shared" / "t2a_demo"
 
-PROFILES = ("tiny", "quick", "default", "paper")
+PROFILES = ("tiny", "quick", "default", "full", "paper")
+# Profiles that only change the studies and share another profile's corpus (and its
+# features and PPG model): ``full`` runs every arm, converged, on the default corpus.
+CORPUS_PROFILE = {"full": "default"}
+
+
+def corpus_profile(profile: str) -> str:
+    """The corpus profile a (study) profile reads: itself, or the one it shares."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; known: {PROFILES}")
+    return CORPUS_PROFILE.get(profile, profile)
 
 
 def corpus_root(profile: str) -> Path:
-    """Root of the built-in corpus of a profile: data/corpus/<profile>/."""
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; known: {PROFILES}")
-    return DATA_DIR / "corpus" / profile
+    """Root of the built-in corpus of a profile: data/corpus/<corpus profile>/."""
+    return DATA_DIR / "corpus" / corpus_profile(profile)
 
 
 def profile_results_dir(profile: str) -> Path:

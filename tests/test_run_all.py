@@ -85,8 +85,10 @@ def test_only_the_reference_profile_results_are_tracked():
 
     assert paths.profile_results_dir("quick") == paths.RESULTS_DIR / "quick"
     probe = ["results/quick/06_ablation_data/metrics.csv", "results/tiny/00_inspect_data/x.png",
-             "results/full/index.csv", "results/runs/abc/last.pt",
-             f"results/{paths.REFERENCE_PROFILE}/06_ablation_data/metrics.csv"]
-    r = subprocess.run(["git", "check-ignore", "--no-index", *probe], capture_output=True, text=True, cwd=REPO)
+             "results/paper/index.csv", "results/runs/abc/last.pt"]
+    tracked = [f"results/{p}/06_ablation_data/metrics.csv" for p in paths.TRACKED_PROFILES]
+    assert paths.REFERENCE_PROFILE in paths.TRACKED_PROFILES
+    r = subprocess.run(["git", "check-ignore", "--no-index", *probe, *tracked], capture_output=True, text=True,
+                       cwd=REPO)
     ignored = set(r.stdout.split())
-    assert ignored == set(probe[:4]), ignored
+    assert ignored == set(probe), ignored

@@ -151,3 +151,24 @@ def test_runs_table_says_whether_each_run_stopped_on_validation(study):
         assert r.steps_run == last  # the last evaluation is where the run ended
         assert bool(r.stopped_early) == (r.steps_run < r.max_steps)
         assert r.best_step <= r.steps_run
+
+
+def test_runs_recorded_in_the_tables_survive_a_new_machine(study, corpus, tmp_path):
+    """The committed tables are enough: with the run cache gone (a fresh clone on
+    another machine), a rerun trains nothing and rewrites the same tables."""
+    import shutil
+
+    res, out = study
+    moved = tmp_path / "results"
+    shutil.copytree(out / "99_test", moved / "99_test")  # the tables only, not results/runs
+    before = {n: (moved / "99_test" / f"{n}.csv").read_text() for n in ("metrics", "curves", "runs")}
+    arms = [make_arm("org_l2"), make_arm("tts_hybrid")]
+    again = run_study("99_test", arms, PROFILE, corpus, seeds=(0, 1), workers=1, results_dir=moved,
+                      runs_dir=tmp_path / "empty_runs", progress=False)
+    assert not (tmp_path / "empty_runs").exists() or not any((tmp_path / "empty_runs").iterdir())
+    for n in ("metrics", "curves"):
+        a = pd.read_csv(moved / "99_test" / f"{n}.csv").sort_values(list(pd.read_csv(moved / "99_test" / f"{n}.csv").columns))
+        b = pd.read_csv(out / "99_test" / f"{n}.csv").sort_values(list(a.columns))
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    assert pd.read_csv(moved / "99_test" / "runs.csv")["status"].isin(["done", "cached"]).all()
+    assert len(again.summary) and before["runs"].count("\n") == (moved / "99_test" / "runs.csv").read_text().count("\n")

@@ -58,7 +58,11 @@ assert len(PROFILES["paper"].tts_voices) == 13, "the paper used 13 TTS voices"
 
 
 def profile_config(profile: str, **overrides) -> CorpusConfig:
-    """The config of a named profile with some fields replaced (None values ignored)."""
+    """The config of a named profile with some fields replaced (None values ignored).
+    A study-only profile (``full``) gets the corpus it shares (lib.paths.corpus_profile)."""
+    from ..paths import CORPUS_PROFILE
+
+    profile = CORPUS_PROFILE.get(profile, profile)
     if profile not in PROFILES:
         raise ValueError(f"unknown corpus profile {profile!r}; known: {sorted(PROFILES)}")
     return dataclasses.replace(PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None})

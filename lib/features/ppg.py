@@ -212,6 +212,9 @@ def split_voices(root: str | Path) -> tuple[list[str], list[str]]:
 def ensure_ppg(root: str | Path, profile: str, out_dir: str | Path = PRETRAINED_DIR / "ppg") -> tuple[Path, dict]:
     """The PPG checkpoint of a profile's corpus (``<out_dir>/<profile>.pt``), trained
     when missing or trained on another corpus/config. Returns (path, metrics)."""
+    from ..paths import CORPUS_PROFILE
+
+    profile = CORPUS_PROFILE.get(profile, profile)  # a study-only profile shares its corpus's PPG model
     cfg = PPGConfig(steps=STEPS_BY_PROFILE.get(profile, PPGConfig.steps))
     path = Path(out_dir) / f"{profile}.pt"
     stamp = {"root": str(Path(root).resolve()), "config": dataclasses.asdict(cfg)}

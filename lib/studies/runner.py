@@ -197,22 +197,54 @@ def convergence(done: dict, train_cfg: TrainConfig) -> dict:
     return {"steps_run": steps, "max_steps": cap, "stopped_early": stopped}
 
 
+def recorded_runs(out_dir: Path) -> set[str]:
+    """Keys of the runs a study's runs.csv already records as done.
+
+    The tables are results (committed for the reference profiles), the run cache
+    (results/runs/) is not: a run in the tables but not in the cache, on a new
+    machine, is taken from the tables instead of being trained again.
+    """
+    path = Path(out_dir) / "runs.csv"
+    if not path.is_file():
+        return set()
+    runs = pd.read_csv(path, dtype={"run_id": str})
+    return set(runs.loc[runs["status"].isin(["done", "cached"]), "run_id"])  # cached: done in an earlier call
+
+
+def _old_rows(out_dir: Path, name: str, keys: set[str], columns: Sequence[str]) -> pd.DataFrame:
+    path = out_dir / f"{name}.csv"
+    if not keys or not path.is_file():
+        return pd.DataFrame(columns=list(columns))
+    old = pd.read_csv(path, dtype={"run_id": str}, keep_default_na=False, na_values=["nan", "NaN", ""],
+                      float_precision="round_trip")
+    return old[old["run_id"].isin(keys)]
+
+
 def write_study_tables(out_dir: Path, planned: Sequence[PlannedRun], results: Sequence[dict] = ()) -> dict[str, Path]:
-    """Rewrite the study's metrics.csv, curves.csv, arms.csv and runs.csv from its finished runs (atomic)."""
+    """Rewrite the study's metrics.csv, curves.csv, arms.csv and runs.csv from its finished runs (atomic).
+
+    A planned run with no done.json here but recorded as done in the existing
+    tables (:func:`recorded_runs`) keeps its rows from them.
+    """
     status = {r["key"]: r for r in results}
     finished = [p for p in planned if read_done(p.run_dir) is not None]
-    metrics = [run_metrics(p) for p in finished]
-    curves = [run_curves(p) for p in finished]
+    kept = recorded_runs(out_dir) & ({p.key for p in planned} - {p.key for p in finished})
+    metrics = [run_metrics(p) for p in finished] + [_old_rows(out_dir, "metrics", kept, METRIC_COLUMNS)]
+    curves = [run_curves(p) for p in finished] + [_old_rows(out_dir, "curves", kept, CURVE_COLUMNS)]
+    old_runs = _old_rows(out_dir, "runs", kept, ["run_id"]).set_index("run_id")
     paths = {"metrics": out_dir / "metrics.csv", "curves": out_dir / "curves.csv", "arms": out_dir / "arms.csv",
              "runs": out_dir / "runs.csv"}
-    _write_csv(paths["metrics"], pd.concat(metrics, ignore_index=True) if metrics else
-               pd.DataFrame(columns=list(METRIC_COLUMNS)))
-    _write_csv(paths["curves"], pd.concat(curves, ignore_index=True) if curves else
-               pd.DataFrame(columns=list(CURVE_COLUMNS)))
+    _write_csv(paths["metrics"], pd.concat([m for m in metrics if len(m)], ignore_index=True)
+               if any(len(m) for m in metrics) else pd.DataFrame(columns=list(METRIC_COLUMNS)))
+    _write_csv(paths["curves"], pd.concat([c for c in curves if len(c)], ignore_index=True)
+               if any(len(c) for c in curves) else pd.DataFrame(columns=list(CURVE_COLUMNS)))
     arms = {p.arm.label: p.arm.row() for p in planned}
     _write_csv(paths["arms"], pd.DataFrame(list(arms.values())))
     rows = []
     for p in planned:
+        if p.key in old_runs.index:  # from the recorded tables
+            rows.append({"run_id": p.key, **old_runs.loc[p.key].to_dict()})
+            continue
         done = read_done(p.run_dir) or {}
         r = status.get(p.key, {})
         rows.append({"run_id": p.key, "arm": p.arm.label, "seed": p.seed,

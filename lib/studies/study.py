@@ -26,7 +26,8 @@ from ..paths import REPO_ROOT, profile_results_dir
 from . import stats
 from .arms import Arm
 from .profiles import StudyProfile
-from .runner import RUNS_DIR, PlannedRun, StudyError, execute_all, plan_runs, write_study_tables
+from .runner import (RUNS_DIR, PlannedRun, StudyError, execute_all, plan_runs, read_done, recorded_runs,
+                     write_study_tables)
 
 INDEX_COLUMNS = ("study", "profile", "n_arms", "arms", "seeds", "n_runs", "best_arm", "best_mse_score",
                  "git_commit", "command", "run_wall_s", "elapsed_s", "machine", "finished_at")
@@ -107,7 +108,11 @@ def run_study(study: str, arms: Sequence[Arm], profile: StudyProfile, root: str 
     out_dir = base / study
     out_dir.mkdir(parents=True, exist_ok=True)
     planned = plan_runs(arms, profile, root, tests, seeds, runs_dir or RUNS_DIR)
-    results = execute_all(planned, workers or profile.workers, progress,
+    # Runs the study's tables already record (e.g. committed from another machine) are
+    # not trained again: their rows are kept (runner.write_study_tables).
+    recorded = recorded_runs(out_dir)
+    todo = [p for p in planned if p.key not in recorded or read_done(p.run_dir) is not None]
+    results = execute_all(todo, workers or profile.workers, progress,
                           on_done=lambda _r: write_study_tables(out_dir, planned), executor=executor,
                           options=submitit, name=study)
     paths = write_study_tables(out_dir, planned, results)
