@@ -67,3 +67,23 @@ def test_features_are_read_once(tmp_path, monkeypatch):
     ds2 = FaceDataset(Corpus(root), ["org"], "train", "mfcc")
     ds2.features(0), ds2.features(0)
     assert calls[("org", ds2.keys[0].utt)] == 1 + 2
+
+
+def test_soft_dtw_first_called_under_inference_mode_still_trains():
+    """Validation runs under torch.inference_mode; the soft-DTW scratch buffers it
+    allocates first must serve the training steps that follow."""
+    import torch
+
+    from lib.soft_dtw import function as f
+    from lib.soft_dtw.api import soft_dtw
+
+    f._SCRATCH.clear()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 40, 3, generator=g)
+    y = torch.rand(2, 30, 3, generator=g)
+    with torch.inference_mode():
+        ref = soft_dtw(x, y)
+    xg = x.clone().requires_grad_(True)
+    v = soft_dtw(xg, y)
+    v.sum().backward()
+    assert torch.allclose(v.detach(), ref) and xg.grad is not None and torch.isfinite(xg.grad).all()

@@ -29,7 +29,10 @@ def _scratch(name: str, shape: tuple, dtype: torch.dtype) -> torch.Tensor:
     numel = int(np.prod(shape))
     buf = _SCRATCH.get((name, dtype))
     if buf is None or buf.numel() < numel:
-        buf = torch.empty(numel, dtype=dtype)
+        # Never an inference tensor: a buffer first made while evaluating under
+        # torch.inference_mode would refuse the in-place writes of later training steps.
+        with torch.inference_mode(False):
+            buf = torch.empty(numel, dtype=dtype)
         _SCRATCH[(name, dtype)] = buf
     return buf[:numel].view(shape)  # (shape)
 
