@@ -19,18 +19,12 @@ from lib.io import DataError, audio_duration_s, read_label_csv, write_label_csv
 from lib.layout import Corpus, check_corpus
 from lib.model import TalkingFaceModel
 from rig_corpus import RIG_CHANNELS, RIG_JAW, SPLIT_TAKES, make_rig_corpus
+from tiny_corpus import TINY_MODEL
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_MODEL = ["--set", "model.d_model=16", "--set", "model.ff_dim=32", "--set", "model.n_heads=2",
-              "--set", "model.dropout=0.1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_globals():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")  # tests/conftest.py
 
 
 # ----------------------------------------------------------------------------- face.json and check-data

@@ -24,12 +24,7 @@ STREAM_ATOL = 1e-4  # streaming vs one offline pass: float32 sums over different
 TINY = dict(d_model=32, n_heads=2, ff_dim=64, n_layers=2, dropout=0.1)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_globals():
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

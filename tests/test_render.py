@@ -227,15 +227,6 @@ def test_render_cli_on_t2a_demo(t2a_demo, tmp_path):
                      str(tmp_path / "nowhere"), "--out", str(out2), "--no_progress"]) == 1  # names the missing file
 
 
-@pytest.fixture()
-def restore_torch_globals():
-    """lib.train sets torch's thread count and deterministic mode; leave other tests as found."""
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
-
-
 @needs_ffmpeg
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 @pytest.mark.filterwarnings("ignore:.*outside \\[0, 1\\] clipped")  # a 1-epoch model overshoots

@@ -23,20 +23,12 @@ from lib.train import test as run_test
 from lib.train.evaluate import load_model
 from lib.train.loop import build_datasets, evaluate_loss
 from lib.train.state import load_checkpoint, read_run_config
-from tiny_corpus import SPLIT_UTTS, make_tiny_corpus  # tests/tiny_corpus.py
+from tiny_corpus import SPLIT_UTTS, TINY_MODEL, make_tiny_corpus  # tests/tiny_corpus.py
 
 REPO = Path(__file__).resolve().parent.parent
-TINY_MODEL = ["--set", "model.d_model=16", "--set", "model.ff_dim=32", "--set", "model.n_heads=2",
-              "--set", "model.dropout=0.1"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_globals():
-    """train() sets torch's thread count and deterministic mode; leave other tests as found."""
-    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(det)
+pytestmark = pytest.mark.usefixtures("restore_torch_globals")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

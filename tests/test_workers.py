@@ -8,23 +8,14 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
+from tiny_corpus import installed_voices  # tests/tiny_corpus.py
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _voices():
-    try:
-        from lib.corpus.voices import list_voices
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return [str(v) for v in list_voices()]
-    except Exception:  # no engine installed -> nothing to build
-        return []
 
 
 def _build(root: Path, kill: str | None, timeout_s: float = 90) -> tuple[subprocess.CompletedProcess, float]:
@@ -39,7 +30,7 @@ def _build(root: Path, kill: str | None, timeout_s: float = 90) -> tuple[subproc
 
 
 def test_corpus_build_names_the_clip_whose_worker_died_and_resumes(tmp_path):
-    voices = _voices()
+    voices = installed_voices()
     if "piper:joe" not in voices or "flite:slt" not in voices:
         pytest.skip("the tiny profile's voices (piper joe, flite slt) are not installed")
     root = tmp_path / "c"
@@ -61,12 +52,15 @@ def test_corpus_build_names_the_clip_whose_worker_died_and_resumes(tmp_path):
 
 
 def test_espeak_child_that_dies_is_an_engine_error_and_the_next_call_works(monkeypatch):
-    if not any(v.startswith("espeak:") for v in _voices()):
+    if not any(v.startswith("espeak:") for v in installed_voices()):
         pytest.skip("espeak-ng not installed")
     from lib.corpus.engines import espeak
     from lib.corpus.engines.base import EngineError
 
-    monkeypatch.setenv("T2A_TEST_KILL_TASK", "espeak:*doomed*")  # read by the spawned child
+    if espeak._worker["pool"] is not None:  # a child started by an earlier test never saw the hook
+        espeak._worker["pool"].shutdown()
+        espeak._worker["pool"] = None
+    monkeypatch.setenv("T2A_TEST_KILL_TASK", "espeak:*doomed*")  # read by the child spawned next
     t0 = time.monotonic()
     with pytest.raises(EngineError, match="child process died.*doomed sentence"):
         espeak.raw_phonemes("en-us", 1.0, "a doomed sentence")

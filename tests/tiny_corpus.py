@@ -17,6 +17,9 @@ from lib import io
 from lib.channels import T2A_37
 from lib.config import AUDIO_SAMPLE_RATE_HZ, FACE_FPS, label_frames
 
+# The smallest model the training tests use (python -m lib train --set ...).
+TINY_MODEL = ["--set", "model.d_model=16", "--set", "model.ff_dim=32", "--set", "model.n_heads=2",
+              "--set", "model.dropout=0.1"]
 SPLIT_UTTS = {"train": [f"u{i:03d}" for i in range(8)], "val_1": ["u100", "u101"], "test_a": ["u200", "u201"]}
 JAW = T2A_37.index("JawOpen")
 
@@ -32,6 +35,20 @@ def _clip(rng: np.random.Generator, duration_s: float) -> tuple[np.ndarray, np.n
     env = np.interp(np.arange(n) / AUDIO_SAMPLE_RATE_HZ, t, jaw)
     wav = env * np.sin(2 * np.pi * rng.uniform(150, 300) * np.arange(n) / AUDIO_SAMPLE_RATE_HZ)
     return (0.5 * wav + 0.01 * rng.standard_normal(n)).astype(np.float32), labels.astype(np.float32)
+
+
+def installed_voices() -> list[str]:
+    """The TTS voices installed here (engine:voice), [] when no engine is."""
+    import warnings
+
+    try:
+        from lib.corpus.voices import list_voices
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [str(v) for v in list_voices()]
+    except Exception:  # no engine module or engine -> nothing can be synthesised here
+        return []
 
 
 def make_tiny_corpus(root: Path, seed: int = 0) -> Path:

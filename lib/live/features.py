@@ -96,13 +96,44 @@ def mfcc_live(wav: np.ndarray) -> np.ndarray:
     return _with_deltas(c)
 
 
-class StreamingMfcc:
+class ChunkedStream:
+    """What every streaming front end shares: audio chunks of any size in, the feature
+    frames that became final out. A subclass sets ``DIM`` (features per frame) and
+    ``PAD`` (samples of right zero pad at the end, as the offline framing has), and
+    implements ``_advance()`` (consume ``self._p``) and ``_emit(final)`` (the new rows)."""
+
+    DIM: int
+    PAD: int
+
+    def push(self, wav: np.ndarray) -> np.ndarray:
+        """wav (n,) float32 at 16 kHz -> (k, DIM) newly final frames (k >= 0)."""
+        if self._done:
+            raise RuntimeError(f"stream already flushed; make a new {type(self).__name__}")
+        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+        self._p = np.concatenate([self._p, wav])
+        self.n_samples += len(wav)
+        self._advance()
+        return self._emit(final=False)
+
+    def flush(self) -> np.ndarray:
+        """End of the clip: the right pad (and any edge rule of the features), as offline. -> (k, DIM)."""
+        if self._done:
+            return np.zeros((0, self.DIM), np.float32)
+        self._p = np.concatenate([self._p, np.zeros(self.PAD, np.float32)])
+        self._advance()
+        self._done = True
+        return self._emit(final=True)
+
+
+class StreamingMfcc(ChunkedStream):
     """Incremental :func:`mfcc_live`: push chunks of any size, get each frame once it is final.
 
     Memory is bounded: the audio kept is under one FFT frame plus one hop, the static
     frames kept are the last 2 * DELTA_RIGHT. ``push`` + ``flush`` over a clip
     concatenate to exactly ``mfcc_live(clip)``.
     """
+
+    DIM, PAD = DIM, HALF
 
     def __init__(self) -> None:
         self._p = np.zeros(HALF, np.float32)  # the padded stream from sample p_start on; starts with the left pad
@@ -141,25 +172,6 @@ class StreamingMfcc:
             self._c = self._c[drop:]
             self._c_start += drop
         return full
-
-    def push(self, wav: np.ndarray) -> np.ndarray:
-        """wav (n,) float32 at 16 kHz -> (k, 39) newly final frames (k >= 0)."""
-        if self._done:
-            raise RuntimeError("stream already flushed; make a new StreamingMfcc")
-        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-        self._p = np.concatenate([self._p, wav])
-        self.n_samples += len(wav)
-        self._advance()
-        return self._emit(final=False)
-
-    def flush(self) -> np.ndarray:
-        """End of the clip: the right pad and the replicated delta edge, as offline. -> (k, 39)."""
-        if self._done:
-            return np.zeros((0, DIM), np.float32)
-        self._p = np.concatenate([self._p, np.zeros(HALF, np.float32)])
-        self._advance()
-        self._done = True
-        return self._emit(final=True)
 
     @staticmethod
     def frames_final_after(n_samples: int) -> int:

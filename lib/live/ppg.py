@@ -24,6 +24,7 @@ import torch
 
 from ..config import AUDIO_SAMPLE_RATE_HZ
 from ..features.ppg import HOP, PPGConfig, PPGExtractor, PPGNet
+from .features import ChunkedStream
 
 FEATURE_NAME = "ppg_live"
 RATE_HZ = AUDIO_SAMPLE_RATE_HZ // HOP  # 50
@@ -104,10 +105,12 @@ def load_ppg_net(checkpoint: str | Path) -> PPGNet:
     return PPGExtractor(checkpoint).model.eval()
 
 
-class StreamingPpg:
+class StreamingPpg(ChunkedStream):
     """Incremental :func:`ppg_live`: push chunks of any size, get each frame once final.
     Memory is bounded: audio under one FFT frame + a chunk, 2 s of log-mel history, and
     2 * radius normalised frames for the network's window."""
+
+    DIM, PAD = 40, HALF
 
     def __init__(self, model: PPGNet):
         self.model = model.eval()
@@ -148,20 +151,3 @@ class StreamingPpg:
             self._x_start += drop
         return out
 
-    def push(self, wav: np.ndarray) -> np.ndarray:
-        """wav (n,) float32 at 16 kHz -> (k, 40) newly final frames."""
-        if self._done:
-            raise RuntimeError("stream already flushed; make a new StreamingPpg")
-        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-        self._p = np.concatenate([self._p, wav])
-        self.n_samples += len(wav)
-        self._advance()
-        return self._emit(final=False)
-
-    def flush(self) -> np.ndarray:
-        if self._done:
-            return np.zeros((0, 40), np.float32)
-        self._p = np.concatenate([self._p, np.zeros(HALF, np.float32)])
-        self._advance()
-        self._done = True
-        return self._emit(final=True)
