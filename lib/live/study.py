@@ -32,7 +32,8 @@ FULL = None  # the arm without bounds
 SETTINGS = {"tiny": dict(max_steps=30, eval_every_steps=15, seeds=(0, 1, 2)),
             "quick": dict(max_steps=150, eval_every_steps=50, seeds=(0, 1, 2)),
             "default": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2)),
-            "paper": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2))}
+            "paper": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2)),
+            "full": dict(max_steps=300, eval_every_steps=100, seeds=(0, 1, 2, 3, 4))}
 
 
 def study_settings(profile: str) -> dict:
