@@ -56,6 +56,11 @@ REAL_VIDEO_PROFILES: dict[str, RealVideoProfile] = {
                               ("mfcc",), _ARMS, (0,), "quick", "quick"),
     "default": RealVideoProfile("default", None, _VOICES_6, ("festival:ked_diphone",), (5, 20, 100, None),
                                 ("mfcc", "ppg"), _ARMS, (0, 1, 2), "default", "quick"),
+    # Every run_all profile has a notebook-10 size: full and paper with 5 seeds at their budgets.
+    "full": RealVideoProfile("full", None, _VOICES_6, ("festival:ked_diphone",), (5, 20, 100, None),
+                             ("mfcc", "ppg"), _ARMS, (0, 1, 2, 3, 4), "full", "quick"),
+    "paper": RealVideoProfile("paper", None, _VOICES_6, ("festival:ked_diphone",), (5, 20, 100, None),
+                              ("mfcc", "ppg"), _ARMS, (0, 1, 2, 3, 4), "paper", "quick"),
 }
 
 
