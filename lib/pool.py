@@ -64,7 +64,7 @@ def _run_one(ctl_dir: str, index: int, name: str, fn: Callable, args: tuple) -> 
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple[str, tuple]], workers: int, mp_context,
               on_outcome: Callable[[Outcome], None], initializer: Callable | None = None,
-              initargs: tuple = ()) -> None:
+              initargs: tuple = (), max_tasks_per_child: int | None = None) -> None:
     """Run ``fn(*args)`` for each (name, args) of ``tasks`` in ``workers`` processes.
 
     ``on_outcome`` is called in this process once per task, as each finishes,
@@ -79,6 +79,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple[str, tuple]], workers: int, mp
         broken = False
         try:
             with ProcessPoolExecutor(min(workers, len(pending)), mp_context=mp_context, initializer=_init_worker,
+                                     max_tasks_per_child=max_tasks_per_child,
                                      initargs=(ctl, initializer, initargs)) as pool:
                 futures = {pool.submit(_run_one, ctl, i, name, fn, args): (i, name) for i, (name, args) in pending}
                 for fut in as_completed(futures):

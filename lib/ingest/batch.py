@@ -10,8 +10,6 @@ process that holds torch or MediaPipe threads can hang), and every job returns
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -47,11 +45,11 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[str, tuple]], workers:
     """Run ``fn(*args)`` for every ``(name, args)`` in ``jobs``.
 
     ``workers <= 1`` runs in this process (tests, debugging); otherwise in a
-    ``ProcessPoolExecutor`` with the spawn context. ``fn`` must be a module-level
-    function and its arguments picklable. A worker that dies (killed, out of
-    memory, a crash inside a C extension) breaks the pool: every job not
-    finished by then is reported as failed with that reason, naming the job, so
-    the caller can list it and rerun (finished outputs are skipped on rerun).
+    process pool with the spawn context (:func:`lib.pool.run_tasks`). ``fn`` must
+    be a module-level function and its arguments picklable. A worker that dies
+    (killed, out of memory, a crash inside a C extension) fails the job it was
+    running, by name, so the caller can list it and rerun (finished outputs are
+    skipped on rerun); the jobs of the other workers finish in a fresh pool.
     ``fresh_process_per_job``: each job gets a new worker process (engines whose
     state depends on what the process did before; children they start end with it).
     """
@@ -67,21 +65,16 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple[str, tuple]], workers:
     else:
         import multiprocessing as mp
 
+        from ..pool import run_tasks  # the toolkit's pool: a dead worker is named, the rest finish
+
+        def record(o) -> None:
+            outcomes[o.name] = o.result if o.error is None else (False, o.error)
+            bar.update()
+
         env = {k: os.environ.get(k, "1") for k in _THREAD_ENV}
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                                 initializer=_init_worker, initargs=(env,),
-                                 max_tasks_per_child=1 if fresh_process_per_job else None) as pool:
-            futures = {pool.submit(_guarded, fn, args): name for name, args in jobs}
-            for fut in as_completed(futures):
-                name = futures[fut]
-                try:
-                    outcomes[name] = fut.result()
-                except BrokenProcessPool:
-                    outcomes[name] = (False, "a worker process died (killed or crashed) before this job "
-                                             "finished; rerun to retry it")
-                except Exception as e:  # noqa: BLE001 - e.g. an unpicklable return value
-                    outcomes[name] = (False, f"{type(e).__name__}: {e}")
-                bar.update()
+        run_tasks(_guarded, [(name, (fn, args)) for name, args in jobs], workers, mp.get_context("spawn"), record,
+                  initializer=_init_worker, initargs=(env,),
+                  max_tasks_per_child=1 if fresh_process_per_job else None)
     bar.close()
     for name, _ in jobs:
         ok, value = outcomes[name]
