@@ -104,6 +104,10 @@ def pin_threads(n: int | None = None) -> int:
     if "numba" in sys.modules:
         import numba
 
+        # numba sized its pool when it started and checks the variable against it at
+        # every later config reload (a mismatch raises): keep the variable at that size
+        # here and lower only the active count.
+        os.environ["NUMBA_NUM_THREADS"] = str(numba.config.NUMBA_NUM_THREADS)
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     return n
 

@@ -55,17 +55,25 @@ def test_busy_cores_are_not_counted_as_free(monkeypatch):
             p.join()
 
 
-def test_pin_threads_picks_the_threading_layer_that_does_not_spin(monkeypatch):
-    monkeypatch.delenv("NUMBA_THREADING_LAYER", raising=False)
-    for name in threads.THREAD_ENV:
-        monkeypatch.setenv(name, os.environ.get(name, "1"))
-    import torch
+def test_pin_threads_picks_the_threading_layer_that_does_not_spin():
+    """In a fresh process (pinning is process-wide: numba's pool cannot be resized
+    once launched, so this must not run inside the test process)."""
+    import json
+    import subprocess
+    import sys
 
-    before = torch.get_num_threads()
-    try:
-        n = threads.pin_threads(1)
-        assert n == 1 and torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)  # the rest of the suite keeps its threads
-    assert os.environ["NUMBA_THREADING_LAYER"] == "workqueue"
-    assert all(os.environ[k] == "1" for k in threads.THREAD_ENV)
+    code = (
+        "import json, os\n"
+        "from lib.threads import pin_threads\n"
+        "n = pin_threads(1)\n"
+        "import torch, numba\n"
+        "from lib.soft_dtw.api import soft_dtw\n"
+        "x = torch.rand(2, 8, 3)\n"
+        "soft_dtw(x, x)  # launches numba's parallel runtime\n"
+        "print(json.dumps({'n': n, 'torch': torch.get_num_threads(), 'numba': numba.get_num_threads(),\n"
+        "                  'layer': numba.threading_layer(), 'env': os.environ['NUMBA_NUM_THREADS']}))\n")
+    env = {k: v for k, v in os.environ.items() if k not in threads.THREAD_ENV and k != "NUMBA_THREADING_LAYER"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=180)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got == {"n": 1, "torch": 1, "numba": 1, "layer": "workqueue", "env": "1"}, got
