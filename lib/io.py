@@ -257,6 +257,12 @@ def load_npy(path: str | Path, channels: Sequence[str] | None = None) -> tuple[n
 LIVE_LINK_FACE_FPS = 60
 
 
+def interp_channels(t_out: np.ndarray, t_in: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Resample (len(t_in), C) frames at times ``t_in`` (s) onto ``t_out`` (s), each
+    channel linearly (held at the ends) -> (len(t_out), C) float64."""
+    return np.stack([np.interp(t_out, t_in, values[:, c]) for c in range(values.shape[1])], axis=1)
+
+
 def _timecode_s(tc: str, fps: int) -> float:
     # Live Link Face timecodes are HH:MM:SS:FF.fff (FF = frame within the second, .fff its fraction).
     hh, mm, ss, ff = tc.strip().split(":")
@@ -330,7 +336,7 @@ def read_live_link_face_csv(
     duration_s = t[-1] + 1.0 / source_fps
     n_out = int(round(duration_s * face_fps))
     t_out = np.arange(n_out) / face_fps
-    out = np.stack([np.interp(t_out, t, vals[:, c]) for c in range(vals.shape[1])], axis=1)  # (n_out, C)
+    out = interp_channels(t_out, t, vals)  # (n_out, C)
     return select_channels(path, out.astype(np.float32), names, channels)
 
 

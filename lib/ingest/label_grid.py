@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import DataError
+from ..io import DataError, interp_channels
 
 
 def face_runs_missing(found: np.ndarray) -> list[tuple[int, int]]:
@@ -53,5 +53,5 @@ def to_label_grid(times_s: np.ndarray, weights: np.ndarray, n_frames: int, face_
     if overrun_s > max_gap_s + 1e-9:
         raise DataError(where, f"audio runs {overrun_s:.2f} s past the last video frame")
     t_in, w_in = times_s[found], weights[found].astype(np.float64)
-    out = np.stack([np.interp(t_out, t_in, w_in[:, c]) for c in range(w_in.shape[1])], axis=1)  # (n_frames, C)
+    out = interp_channels(t_out, t_in, w_in)  # (n_frames, C)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..channels import FACE_JSON, LIVE_LINK_FACE_61, FaceFormat
 from ..config import AUDIO_SAMPLE_RATE_HZ, label_frames
-from ..io import (DataError, LIVE_LINK_FACE_FPS, read_audio, read_live_link_face_csv, write_audio,
+from ..io import (DataError, LIVE_LINK_FACE_FPS, interp_channels, read_audio, read_live_link_face_csv, write_audio,
                   write_label_csv, write_live_link_face_csv)
 from .rig_map import RigMap, read_rig_map
 
@@ -44,8 +44,7 @@ def resample_frames(values: np.ndarray, src_fps: float, dst_fps: float, n_out: i
         return values.astype(np.float32)
     t_src = np.arange(n) / src_fps
     t_out = np.arange(n_out) / dst_fps
-    out = np.stack([np.interp(t_out, t_src, values[:, c]) for c in range(values.shape[1])], axis=1)
-    return out.astype(np.float32)  # (n_out, C)
+    return interp_channels(t_out, t_src, values).astype(np.float32)  # (n_out, C)
 
 
 def fit_frames(values: np.ndarray, n: int) -> np.ndarray:

@@ -23,10 +23,6 @@ SCORES = ("mse_score", "dtw_score")
 MAX_LINES = 8  # more lines than this in one panel cannot be told apart
 
 
-def _save(fig, out_path: str | Path | None):
-    return save_figure(fig, out_path)
-
-
 def curve_panels(arms: Sequence[str], arms_df: pd.DataFrame | None = None,
                  max_lines: int = MAX_LINES) -> list[tuple[str, list[str]]]:
     """Split a study's arms into panels of one question each: [(title, arms)].
@@ -98,7 +94,7 @@ def plot_validation_curves(curves: pd.DataFrame, arms_df: pd.DataFrame | None = 
         ax.set_ylabel(f"org {val_split} {metric}\n(each arm's own loss)", fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_training_curves(curves: pd.DataFrame, arms: Sequence[str] | None = None, val_split: str = "val_1",
@@ -124,7 +120,7 @@ def plot_training_curves(curves: pd.DataFrame, arms: Sequence[str] | None = None
         ax.set_ylabel(f"{split} loss")
         ax.set_title(f"{split} loss")
     legend_outside(axes[1])
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_prediction(gt: np.ndarray, pred: np.ndarray, channels: Sequence[str],
@@ -143,7 +139,7 @@ def plot_prediction(gt: np.ndarray, pred: np.ndarray, channels: Sequence[str],
     legend_outside(axes[0, 0])
     axes[0, 0].set_title(title)
     axes[-1, 0].set_xlabel("time (s)")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_arms(metrics: pd.DataFrame, metric: str = "mse_score", arms: Sequence[str] | None = None,
@@ -162,7 +158,7 @@ def plot_arms(metrics: pd.DataFrame, metric: str = "mse_score", arms: Sequence[s
     ax.set_xticks(range(len(arms)), arms, rotation=35, ha="right", fontsize=8)
     ax.set_ylabel(f"{metric} (test_a, {speaker})")
     ax.set_title(title or f"{metric}: mean ± std over seeds (dots: seeds)")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def _by_size(metrics: pd.DataFrame, arms_df: pd.DataFrame, metric: str, prefix_filter) -> pd.DataFrame:
@@ -203,7 +199,7 @@ def plot_few_shot(metrics: pd.DataFrame, arms_df: pd.DataFrame, metric: str = "m
     log_y(ax)
     legend_outside(ax)
     ax.set_title(f"few-shot curve: {metric}, mean ± std over seeds")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_voices(metrics: pd.DataFrame, arms_df: pd.DataFrame, metric: str = "mse_score",
@@ -221,7 +217,7 @@ def plot_voices(metrics: pd.DataFrame, arms_df: pd.DataFrame, metric: str = "mse
     sizes = sorted({str(v) for v in d["n_utts"]})
     ax.set_xlabel(f"TTS voices (org utterances: {', '.join(sizes)})")
     ax.set_ylabel(f"{metric} (org test_a)")
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_layer_weights(weights: np.ndarray, title: str = "learned layer weights",
@@ -236,7 +232,7 @@ def plot_layer_weights(weights: np.ndarray, title: str = "learned layer weights"
     ax.set_ylabel("weight")
     ax.set_title(title)
     legend_outside(ax)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def plot_tts_driven(table: pd.DataFrame, out_path: str | Path | None = None):
@@ -253,7 +249,7 @@ def plot_tts_driven(table: pd.DataFrame, out_path: str | Path | None = None):
     ax.set_xticks(np.arange(len(arms)) + width * (len(groups) - 1) / 2, arms, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel(f"{table['metric'].iloc[0]} (test_a; TTS vs oracle labels)")
     legend_outside(ax)
-    return _save(fig, out_path)
+    return save_figure(fig, out_path)
 
 
 def study_figures(study_dir: str | Path, out_dir: str | Path) -> list[Path]:
