@@ -12,20 +12,21 @@ stopping), so arms with more data are not cut short and arms with little data
 stop as soon as they overfit; ``max_steps`` is only a safety bound, set so that
 runs stop early (runs.csv says, per run, whether one did: ``stopped_early``).
 
-What ``default`` covers, to fit about 90 minutes on 2 cores with converged
-runs: MFCC vs PPG (HuBERT needs a checkpoint that cannot be downloaded here);
-the losses that answer the paper's questions (org-only L2; TTS with L2, with
+What ``default`` covers, to fit about 90 minutes on 2 cores with converged runs:
+MFCC vs PPG (HuBERT needs a checkpoint that cannot be downloaded here); the
+losses that answer the paper's questions (org-only L2; TTS with L2, with
 soft-DTW on every pair at gamma 0.001 as the original, and hybrid: L2 on org
 pairs, soft-DTW on TTS pairs). Runs with all the data were still improving at
-3000 steps in a probe (about 0.055 s a step on one core), so the other loss arms (gamma
-sweep, L1 variants, org-only soft-DTW, the original's uniform batches) move to
-``full``: at 300 steps each was worse than its counterpart kept here. The
-few-shot curve at 5, 20, 50 and all org utterances (20 vs 50 is the headline
+3000 steps in a probe (about 0.055 s a step on one core), so the other loss arms
+(gamma sweep, L1 variants, org-only soft-DTW, the original's uniform batches)
+move to ``full``: at 300 steps each was worse than its counterpart kept here.
+The few-shot curve at 5, 20, 50 and all org utterances (20 vs 50 is the headline
 question: does TTS make 20 recorded utterances worth 50?) with all five data
 arms; 0, 1 and all TTS voices. ``full`` runs every arm at every size with 5
 seeds. A learning rate of 3e-3 instead of 1e-3 did not converge faster (org-only
 and hybrid with all data, 3000 steps: noisier and no lower). The learning rate
-is constant (``lr_decay_per_epoch`` 1.0): the original's decay per epoch would, at one utterance (one batch per epoch), decay every step.
+is constant (``lr_decay_per_epoch`` 1.0): the original's decay per epoch would,
+at one utterance (one batch per epoch), decay every step.
 """
 from __future__ import annotations
 
