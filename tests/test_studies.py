@@ -124,6 +124,26 @@ def test_seed_spread_rule_and_improvement():
     assert stats.relative_improvement(0.5, 0.6, "jaw_open_corr") == pytest.approx(0.2)
 
 
+def test_worth_table_compares_each_size_with_the_next_org_size():
+    # Means and stds chosen so the answers are known by hand: hybrid@20 (0.9 ± 0.01)
+    # beats org_l2@50 (1.0 ± 0.02) by 10 %, beyond the spread (0.1 > 0.03); l2@20
+    # (1.05 ± 0.1) loses by 5 %, within it; nothing at 50 has a larger org size to meet.
+    rows = []
+    for arm, mean, std in [("org_l2@20", 1.2, 0.02), ("org_l2@50", 1.0, 0.02), ("tts_hybrid@20", 0.9, 0.01),
+                           ("tts_l2@20", 1.05, 0.1), ("tts_hybrid@50", 0.8, 0.01), ("voices_1@20", 0.1, 0.01)]:
+        for metric in ("mse_score", "dtw_score"):
+            rows.append({"arm": arm, "metric": metric, "n_seeds": 3, "mean": mean, "std": std})
+    from lib.studies.report import worth_table
+
+    w = worth_table(pd.DataFrame(rows)).set_index("arm at n")
+    assert sorted(w.index) == ["tts_hybrid@20", "tts_l2@20"]
+    assert set(w["vs org_l2 at m"]) == {"org_l2@50"}
+    assert w.at["tts_hybrid@20", "mse_score better by"] == "+10.0 %"
+    assert w.at["tts_hybrid@20", "dtw_score beyond spread"] == "yes"
+    assert w.at["tts_l2@20", "mse_score better by"] == "-5.0 %"
+    assert w.at["tts_l2@20", "mse_score beyond spread"] == "no"
+
+
 def test_readme_block_only_and_idempotent(study, tmp_path):
     _, out = study
     readme = tmp_path / "README.md"

@@ -74,6 +74,47 @@ def baseline_comparisons(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def _size_of(arm: str) -> float | None:
+    """The org utterance count of an "@n" arm label (inf for "@all"), None without one."""
+    if "@" not in arm:
+        return None
+    n = arm[arm.index("@") + 1:]
+    return math.inf if n == "all" else (float(n) if n.isdigit() else None)
+
+
+def worth_table(summary: pd.DataFrame, baseline: str = "org_l2") -> pd.DataFrame:
+    """The few-shot question: is a TTS arm at n org utterances worth org-only at the next size m?
+
+    For each size n of the curve and the next larger size m that the baseline was
+    run at, each TTS arm at n (oracle included, as the ceiling of augmentation)
+    against ``baseline`` at m, per score: relative difference (positive: the TTS
+    arm at n is better than org-only at m) and whether it is beyond the seed spread.
+    A "yes" row at 20 vs 50 with positive differences is the paper's claim.
+    """
+    arms = list(dict.fromkeys(summary["arm"]))
+    sizes = sorted({_size_of(a) for a in arms if a.startswith(f"{baseline}@") and _size_of(a) is not None})
+    label = {n: ("all" if n == math.inf else str(int(n))) for n in sizes}
+    rows = []
+    for n, m in zip(sizes, sizes[1:]):
+        base = f"{baseline}@{label[m]}"
+        for arm in arms:
+            if not arm.startswith("tts_") or _size_of(arm) != n:
+                continue
+            row = {"arm at n": arm, f"vs {baseline} at m": base}
+            for metric in ("mse_score", "dtw_score"):
+                g = summary[summary["metric"] == metric].set_index("arm")
+                if arm not in g.index or base not in g.index:
+                    continue
+                a, b = g.loc[arm], g.loc[base]
+                row[f"{metric} (arm)"] = stats.format_mean_std(float(a["mean"]), float(a["std"]))
+                row[f"{metric} ({baseline} at m)"] = stats.format_mean_std(float(b["mean"]), float(b["std"]))
+                row[f"{metric} better by"] = _pct(stats.relative_improvement(float(b["mean"]), float(a["mean"]), metric))
+                row[f"{metric} beyond spread"] = _spread(stats.exceeds_spread(float(a["mean"]), float(a["std"]),
+                                                                              float(b["mean"]), float(b["std"])))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def notebook_walls(results_dir: Path) -> pd.DataFrame:
     rows = []
     for p in sorted(results_dir.glob("*/.run_state.json")):
@@ -129,6 +170,13 @@ def results_block(results_dir: str | Path) -> str:
             "beyond seed spread": [_spread(x) for x in c["exceeds_seed_spread"]]})
         parts += ["#### Best TTS-augmented arm vs the org-only baseline (paper: 17 % MSE, 14 % DTW)", "",
                   md_table(table), ""]
+    data_summary = results_dir / "06_ablation_data" / "summary.csv"
+    if data_summary.is_file():
+        worth = worth_table(pd.read_csv(data_summary))
+        if len(worth):
+            parts += ["#### Is a TTS arm at n org utterances worth org-only at the next size m? (06)", "",
+                      "\"Better by\": how much lower the TTS arm's score at n is than org-only L2's at m "
+                      "(positive: the TTS arm with fewer recordings wins).", "", md_table(worth), ""]
     tts_path = results_dir / "07_tts_driven" / "tts_driven.csv"
     if tts_path.is_file():
         t = pd.read_csv(tts_path)
