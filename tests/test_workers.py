@@ -67,3 +67,57 @@ def test_espeak_child_that_dies_is_an_engine_error_and_the_next_call_works(monke
     assert time.monotonic() - t0 < 60
     wav, sr, events = espeak.raw_phonemes("en-us", 1.0, "a fine sentence")
     assert len(wav) > sr // 10 and events
+
+
+ORPHAN_SCRIPT = '''
+import multiprocessing, os, sys, time
+sys.path.insert(0, {repo!r})
+from lib.pool import run_tasks
+
+def task(pid_file):
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)  # far longer than the test waits
+
+if __name__ == "__main__":
+    run_tasks(task, [("sleeper", ({pid_file!r},))], 1, multiprocessing.get_context("spawn"), lambda o: None)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purpose; /proc says which.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux-only")
+def test_pool_worker_stops_when_its_parent_is_killed(tmp_path):
+    pid_file = tmp_path / "worker.pid"
+    script = tmp_path / "orphan.py"
+    script.write_text(ORPHAN_SCRIPT.format(repo=str(REPO), pid_file=str(pid_file)))
+    parent = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.is_file() and pid_file.read_text().strip()):
+            assert time.monotonic() < deadline, "the worker never started"
+            assert parent.poll() is None, "the pool's process exited early"
+            time.sleep(0.1)
+        worker = int(pid_file.read_text())
+        assert _alive(worker)
+        parent.kill()  # SIGKILL: no clean-up code runs in the parent
+        parent.wait()
+        deadline = time.monotonic() + 15
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(worker), "the orphaned worker kept running its task"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        if pid_file.is_file() and pid_file.read_text().strip() and _alive(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), 9)
