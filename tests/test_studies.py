@@ -144,6 +144,16 @@ def test_worth_table_compares_each_size_with_the_next_org_size():
     assert w.at["tts_l2@20", "mse_score beyond spread"] == "no"
 
 
+def test_convergence_line_names_the_truncated_arms():
+    from lib.studies.report import convergence_line
+
+    runs = pd.DataFrame({"arm": ["a", "a", "b"], "stopped_early": [True, True, False], "max_steps": [600] * 3})
+    assert convergence_line(runs) == ("2 of 3 runs stopped early, on validation (step cap 600); the rest reached "
+                                      "the cap, so these arms are truncated, not converged: b.")
+    assert convergence_line(runs.assign(stopped_early=True)).startswith("3 of 3 runs stopped early")
+    assert convergence_line(runs.drop(columns="stopped_early")) == ""
+
+
 def test_readme_block_only_and_idempotent(study, tmp_path):
     _, out = study
     readme = tmp_path / "README.md"

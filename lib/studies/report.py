@@ -61,6 +61,23 @@ def arms_table(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
     return df
 
 
+def convergence_line(runs: pd.DataFrame | None) -> str:
+    """"k of n runs stopped early (on validation) ...": a study-level view of the "stopped early" column."""
+    if runs is None or "stopped_early" not in runs or not len(runs):
+        return ""
+    flag = runs["stopped_early"].astype(str).str.lower().map({"true": True, "false": False})
+    known = flag.dropna()
+    if not len(known):
+        return ""
+    caps = sorted({int(c) for c in pd.to_numeric(runs.get("max_steps"), errors="coerce").dropna()})
+    cap = f" (step cap {', '.join(map(str, caps))})" if caps else ""
+    line = f"{int(known.sum())} of {len(known)} runs stopped early, on validation{cap}"
+    if known.all():
+        return line + "."
+    short = sorted(set(runs.loc[known.index[~known.astype(bool)], "arm"]))
+    return line + f"; the rest reached the cap, so these arms are truncated, not converged: {', '.join(short)}."
+
+
 def baseline_comparisons(summary: pd.DataFrame) -> pd.DataFrame:
     """Per data size ("@n" suffix of arm labels): best TTS arm (oracle excluded) vs org_l2, both scores."""
     out = []
@@ -154,7 +171,11 @@ def results_block(results_dir: str | Path) -> str:
             continue
         runs_path = results_dir / study / "runs.csv"
         runs = pd.read_csv(runs_path) if runs_path.is_file() else None
-        parts += [f"#### {study} (profile {profile_of[study]})", "", md_table(arms_table(summary, runs)), ""]
+        parts += [f"#### {study} (profile {profile_of[study]})", ""]
+        line = convergence_line(runs)
+        if line:
+            parts += [line, ""]
+        parts += [md_table(arms_table(summary, runs)), ""]
         comp = baseline_comparisons(summary)
         if len(comp):
             comp.insert(0, "study", study)
