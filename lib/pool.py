@@ -64,14 +64,13 @@ def _die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _init_worker(ctl_dir: str, initializer: Callable | None, initargs: tuple, parent_pid: int | None = None) -> None:
+def _init_worker(ctl_dir: str, initializer: Callable | None, initargs: tuple, parent_pid: int) -> None:
     def on_term(signum, frame):  # the pool terminates the survivors of a break: say so, then go
         Path(ctl_dir, f"stopped.{os.getpid()}").touch()
         os._exit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_term)
-    if parent_pid is not None:
-        _die_with_parent(parent_pid)
+    _die_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)
 

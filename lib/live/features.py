@@ -180,30 +180,32 @@ class StreamingMfcc(ChunkedStream):
         return max(n_static - DELTA_RIGHT, 0)
 
 
+def _check_live_feature(feature: str, ppg_net) -> None:
+    """A live feature name this module knows, with the network ``ppg_live`` needs."""
+    if feature not in (FEATURE_NAME, "ppg_live"):
+        raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
+    if feature == "ppg_live" and ppg_net is None:
+        raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")
+
+
 def live_feature_function(feature: str, ppg_net=None):
     """wav (samples,) -> (T, D) for a live feature name: ``mfcc_live`` or ``ppg_live`` (needs ``ppg_net``)."""
+    _check_live_feature(feature, ppg_net)
     if feature == FEATURE_NAME:
         return mfcc_live
-    if feature == "ppg_live":
-        from .ppg import ppg_live
+    from .ppg import ppg_live
 
-        if ppg_net is None:
-            raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")
-        return lambda wav: ppg_live(wav, ppg_net)
-    raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
+    return lambda wav: ppg_live(wav, ppg_net)
 
 
 def make_streaming_features(feature: str, ppg_net=None):
     """A fresh incremental extractor (push / flush, ``lookahead_ms``) for a live feature name."""
+    _check_live_feature(feature, ppg_net)
     if feature == FEATURE_NAME:
         return StreamingMfcc()
-    if feature == "ppg_live":
-        from .ppg import StreamingPpg
+    from .ppg import StreamingPpg
 
-        if ppg_net is None:
-            raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")
-        return StreamingPpg(ppg_net)
-    raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
+    return StreamingPpg(ppg_net)
 
 
 def extract_live_features(root: str | Path, speakers: Sequence[str] | None = None,

@@ -41,6 +41,11 @@ def _spread(x) -> str:
     return {True: "yes", False: "no"}.get(x if isinstance(x, bool) else None, "n/a (1 seed)")
 
 
+def _stopped_flags(runs: pd.DataFrame) -> pd.Series:
+    """runs.csv's ``stopped_early`` as True / False / NaN (unknown), however the CSV typed it."""
+    return runs["stopped_early"].astype(str).str.lower().map({"true": True, "false": False})
+
+
 def arms_table(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """summary.csv -> one row per arm: seeds, MSE score, DTW score as 'mean ± std'.
 
@@ -54,8 +59,7 @@ def arms_table(summary: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Da
         row[r["metric"]] = stats.format_mean_std(float(r["mean"]), float(r["std"]))
     df = pd.DataFrame(list(rows.values()))
     if runs is not None and "stopped_early" in runs and len(df):
-        flag = runs["stopped_early"].astype(str).str.lower().map({"true": True, "false": False})
-        by_arm = flag.groupby(runs["arm"]).agg(["sum", "count"])
+        by_arm = _stopped_flags(runs).groupby(runs["arm"]).agg(["sum", "count"])
         df["stopped early"] = [f"{int(by_arm.at[a, 'sum'])}/{int(by_arm.at[a, 'count'])}"
                                if a in by_arm.index else "" for a in df["arm"]]
     return df
@@ -65,8 +69,7 @@ def convergence_line(runs: pd.DataFrame | None) -> str:
     """"k of n runs stopped early (on validation) ...": a study-level view of the "stopped early" column."""
     if runs is None or "stopped_early" not in runs or not len(runs):
         return ""
-    flag = runs["stopped_early"].astype(str).str.lower().map({"true": True, "false": False})
-    known = flag.dropna()
+    known = _stopped_flags(runs).dropna()
     if not len(known):
         return ""
     caps = sorted({int(c) for c in pd.to_numeric(runs.get("max_steps"), errors="coerce").dropna()})
@@ -108,18 +111,19 @@ def worth_table(summary: pd.DataFrame, baseline: str = "org_l2") -> pd.DataFrame
     arm at n is better than org-only at m) and whether it is beyond the seed spread.
     A "yes" row at 20 vs 50 with positive differences is the paper's claim.
     """
-    arms = list(dict.fromkeys(summary["arm"]))
-    sizes = sorted({_size_of(a) for a in arms if a.startswith(f"{baseline}@") and _size_of(a) is not None})
+    size = {a: _size_of(a) for a in dict.fromkeys(summary["arm"])}
+    sizes = sorted({n for a, n in size.items() if a.startswith(f"{baseline}@") and n is not None})
     label = {n: ("all" if n == math.inf else str(int(n))) for n in sizes}
+    by_metric = {metric: summary[summary["metric"] == metric].set_index("arm")
+                 for metric in ("mse_score", "dtw_score")}
     rows = []
     for n, m in zip(sizes, sizes[1:]):
         base = f"{baseline}@{label[m]}"
-        for arm in arms:
-            if not arm.startswith("tts_") or _size_of(arm) != n:
+        for arm, arm_size in size.items():
+            if not arm.startswith("tts_") or arm_size != n:
                 continue
             row = {"arm at n": arm, f"vs {baseline} at m": base}
-            for metric in ("mse_score", "dtw_score"):
-                g = summary[summary["metric"] == metric].set_index("arm")
+            for metric, g in by_metric.items():
                 if arm not in g.index or base not in g.index:
                     continue
                 a, b = g.loc[arm], g.loc[base]
