@@ -180,9 +180,13 @@ class StreamingMfcc(ChunkedStream):
         return max(n_static - DELTA_RIGHT, 0)
 
 
+# The features that can be computed incrementally (lib.live.ppg names the second).
+LIVE_FEATURES = (FEATURE_NAME, "ppg_live")
+
+
 def _check_live_feature(feature: str, ppg_net) -> None:
     """A live feature name this module knows, with the network ``ppg_live`` needs."""
-    if feature not in (FEATURE_NAME, "ppg_live"):
+    if feature not in LIVE_FEATURES:
         raise ValueError(f"unknown live feature {feature!r}; known: {FEATURE_NAME!r}, 'ppg_live'")
     if feature == "ppg_live" and ppg_net is None:
         raise ValueError("ppg_live needs a PPG network (a lib.features.ppg checkpoint)")

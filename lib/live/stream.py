@@ -25,7 +25,7 @@ import torch
 
 from ..channels import FaceFormat
 from ..config import AUDIO_SAMPLE_RATE_HZ, label_frames
-from .features import FEATURE_NAME, StreamingMfcc, live_feature_function, mfcc_live
+from .features import LIVE_FEATURES, StreamingMfcc, live_feature_function, mfcc_live
 from .model import LiveFaceModel
 
 
@@ -41,9 +41,6 @@ class Frames:
     @property
     def times_s(self) -> np.ndarray:
         return (self.start + np.arange(len(self.values))) / self.fps  # (k,)
-
-
-LIVE_FEATURES = (FEATURE_NAME, "ppg_live")
 
 
 def check_live_feature(feature: str) -> None:
