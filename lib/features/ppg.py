@@ -175,6 +175,14 @@ def train_ppg(root: str | Path, train_speakers: Sequence[str], eval_speakers: Se
     return metrics
 
 
+def ppg_net_from_state(config: dict, state_dict: dict) -> PPGNet:
+    """A PPG network in eval mode from its saved config (a dataclasses.asdict of PPGConfig,
+    e.g. read back from a checkpoint, lists for tuples) and weights."""
+    net = PPGNet(PPGConfig(**{**config, "dilations": tuple(config["dilations"])}))
+    net.load_state_dict(state_dict)
+    return net.eval()
+
+
 class PPGExtractor:
     """wav (samples,) -> (T, 40) phone posteriors at 50 Hz, from a trained checkpoint."""
 
@@ -187,10 +195,8 @@ class PPGExtractor:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
         if list(ckpt["phones"]) != list(PHONES):
             raise DataError(path, "PPG checkpoint was trained on a different phone inventory")
-        raw = ckpt["config"]
-        self.cfg = PPGConfig(**{**raw, "dilations": tuple(raw["dilations"])})
-        self.model = PPGNet(self.cfg).to(device).eval()
-        self.model.load_state_dict(ckpt["state_dict"])
+        self.model = ppg_net_from_state(ckpt["config"], ckpt["state_dict"]).to(device)
+        self.cfg = self.model.cfg
         self.device = device
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:

@@ -60,12 +60,9 @@ def checkpoint_features(ck: dict):
     feature = ck["configs"]["train"]["feature"]
     net = None
     if ck.get("ppg_net"):
-        from ..features.ppg import PPGConfig, PPGNet
+        from ..features.ppg import ppg_net_from_state
 
-        raw = ck["ppg_net"]["config"]
-        net = PPGNet(PPGConfig(**{**raw, "dilations": tuple(raw["dilations"])}))
-        net.load_state_dict(ck["ppg_net"]["state_dict"])
-        net.eval()
+        net = ppg_net_from_state(ck["ppg_net"]["config"], ck["ppg_net"]["state_dict"])
     return feature, net
 
 
