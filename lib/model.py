@@ -10,7 +10,8 @@ Pipeline (``forward`` returns predictions only; losses live in lib.losses):
    blocks of Conv1d(in, 2*d, kernel 3, stride 2, padding 1) + GLU (one block for
    50 Hz -> 25 fps, two for 100 Hz -> 25 fps) -> (B, T', d) at ``face_fps``;
 3. LayerNorm -> Linear(d, d_model);
-4. Transformer encoder (sinusoidal positions, key padding mask from lengths) or
+4. Transformer encoder (sinusoidal positions, key padding mask from lengths;
+   ``nn.TransformerEncoderLayer`` weights run by lib.layers.Encoder) or
    BiLSTM (packed sequences);
 5. Linear -> (B, T', C), zero beyond each item's valid length, then trimmed or
    zero-padded to ``out_frames``.
@@ -30,6 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import ModelConfig, front_end_plan
+from .layers import Dropout, Encoder
 
 CONV_KERNEL = 3  # the original's Conv1dSubsampler kernel
 CONV_STRIDE = 2
@@ -83,13 +85,29 @@ def resample_time(x: torch.Tensor, lengths: torch.Tensor, rate_hz: int, new_rate
     return a + (b - a) * w[None, :, None], new_len
 
 
+def strided_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for the front end's Conv1d(kernel 3, stride 2, padding 1): (B, D, T) -> (B, 2d, T').
+
+    On the CPU, an input that needs no gradient (the first conv, reading the features)
+    goes through im2col and one matrix product, which measured faster there than
+    oneDNN's convolution (forward and weight gradient) at this size; same arithmetic
+    up to float rounding (tested against the module)."""
+    if x.requires_grad or x.device.type != "cpu":
+        return conv(x)
+    cols = F.pad(x, (CONV_PADDING, CONV_PADDING)).unfold(2, CONV_KERNEL, CONV_STRIDE)  # (B, D, T', K)
+    B, D, T_out, K = cols.shape
+    cols = cols.permute(0, 2, 1, 3).reshape(B, T_out, D * K)  # (B, T', D*K), index d*K + k as the weight's
+    y = F.linear(cols, conv.weight.reshape(conv.out_channels, D * K), conv.bias)  # (B, T', 2d)
+    return y.transpose(1, 2)  # (B, 2d, T')
+
+
 class SinusoidalPositions(nn.Module):
     """Adds the fixed sin/cos positional encoding of "Attention is all you need"."""
 
     def __init__(self, d_model: int, dropout: float):
         super().__init__()
         self.d_model = d_model
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, d_model) -> (B, T, d_model). Built on the fly: no length cap."""
@@ -129,11 +147,9 @@ class TalkingFaceModel(nn.Module):
         self.proj_in = nn.Linear(d, d)
         if cfg.arch == "transformer":
             self.positions = SinusoidalPositions(d, cfg.dropout)
-            layer = nn.TransformerEncoderLayer(
-                d, cfg.n_heads, cfg.ff_dim, cfg.dropout, batch_first=True
-            )
-            # Nested tensors off: same numerics for padded and unpadded batches.
-            self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
+            # nn.TransformerEncoderLayer's parameters, run written out (lib.layers: faster on
+            # the CPU, same numbers in eval mode, same state dict as nn.TransformerEncoder).
+            self.encoder = Encoder(d, cfg.n_heads, cfg.ff_dim, cfg.dropout, cfg.n_layers)
             head_in = d
         else:
             self.lstm = nn.LSTM(
@@ -191,7 +207,7 @@ class TalkingFaceModel(nn.Module):
         for conv in self.convs:
             # Zero padded frames so they act like the conv's own zero padding.
             x = x * label_mask(lengths, x.shape[2])[:, None, :].to(x.dtype)
-            x = F.glu(conv(x), dim=1)  # (B, d, ceil(T/2))
+            x = F.glu(strided_conv(conv, x), dim=1)  # (B, d, ceil(T/2))
             lengths = conv_output_length(lengths, 1)
         return x.transpose(1, 2), lengths  # (B, T', d)
 

@@ -33,10 +33,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import ModelConfig, config_from_dict
+from ..layers import MASKED_LOGIT, Dropout, encoder_layer
 from ..model import CONV_KERNEL, CONV_STRIDE, TalkingFaceModel, conv_output_length, label_mask, resample_time
-
-
-MASKED_LOGIT = -1e9  # added to logits outside the band: exp() of it is exactly 0 in float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +75,7 @@ class LiveFaceModel(TalkingFaceModel):
         self.right_frames = [self.lookahead_frames] + [0] * (cfg.n_layers - 1)
         self.rel_bias = nn.ParameterList(
             nn.Parameter(torch.zeros(cfg.n_heads, self.left_frames + r + 1)) for r in self.right_frames)
-        self.in_dropout = nn.Dropout(cfg.dropout)  # where the base model drops out after its positions
+        self.in_dropout = Dropout(cfg.dropout)  # where the base model drops out after its positions
         del self.positions  # no absolute positions (see module docstring, 3.)
 
     # ------------------------------------------------------------------ context
@@ -146,38 +144,11 @@ class LiveFaceModel(TalkingFaceModel):
         valid = label_mask(lengths, T)  # (B, T')
         x = self.in_dropout(self.proj_in(self.norm(x)))
         for li, layer in enumerate(self.encoder.layers):
-            x = _encoder_layer(layer, x, self.attention_bias(lengths, T, li))
+            x = encoder_layer(layer, x, self.attention_bias(lengths, T, li))
         y = self.head(x) * valid[:, :, None].to(x.dtype)  # (B, T', C)
         if T >= out_frames:
             return y[:, :out_frames]
         return F.pad(y, (0, 0, 0, out_frames - T))  # (B, out_frames, C)
-
-
-def _attention(mha: nn.MultiheadAttention, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """Self-attention with an additive bias, from ``mha``'s own weights: x (B, T, d),
-    bias (B or 1, H or 1, T, T) -> (B, T, d).
-
-    Written out rather than ``mha(x, x, x, attn_mask=...)`` because (a) torch's fused
-    inference path returns NaN rows for these float masks, and (b) the ONNX tracer freezes
-    nn.MultiheadAttention's reshapes at the traced length; here every reshape keeps the time
-    axis as -1, so the exported graph takes any length. Same arithmetic as the module's
-    (scaled dot product, dropout on the weights in training).
-    """
-    B, d, H = x.shape[0], x.shape[2], mha.num_heads
-    q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)  # 3 x (B, T, d)
-    q, k, v = (t.reshape(B, -1, H, d // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, d/H)
-    w = torch.softmax(q @ k.transpose(-1, -2) * (d // H) ** -0.5 + bias, dim=-1)  # (B, H, T, T)
-    w = F.dropout(w, mha.dropout, mha.training)
-    out = (w @ v).transpose(1, 2).reshape(B, -1, d)  # (B, T, d)
-    return mha.out_proj(out)
-
-
-def _encoder_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """A post-norm nn.TransformerEncoderLayer step written out (see :func:`_attention`):
-    x (B, T, d), bias (B or 1, H or 1, T, T) -> (B, T, d)."""
-    x = layer.norm1(x + layer.dropout1(_attention(layer.self_attn, x, bias)))
-    f = layer.linear2(layer.dropout(layer.activation(layer.linear1(x))))
-    return layer.norm2(x + layer.dropout2(f))
 
 
 def load_live_model(checkpoint: str | Path, device: str = "cpu") -> tuple[LiveFaceModel, dict]:

@@ -34,7 +34,8 @@ import torch.nn as nn
 
 from ..io import DataError
 from ..model import TalkingFaceModel, label_mask
-from .model import LiveFaceModel, _encoder_layer
+from ..layers import encoder_layer
+from .model import LiveFaceModel
 
 ONNX_ATOL = 1e-4  # float32 graph vs torch: differences come from op fusion/ordering only
 OPSET = 17
@@ -54,11 +55,11 @@ class _Offline(nn.Module):
         x = m.proj_in(m.norm(x))
         if isinstance(m, LiveFaceModel):
             for li, layer in enumerate(m.encoder.layers):
-                x = _encoder_layer(layer, x, m.attention_bias(lengths, x.shape[1], li))
+                x = encoder_layer(layer, x, m.attention_bias(lengths, x.shape[1], li))
         elif m.cfg.arch == "transformer":
             x = m.positions(x)
             for layer in m.encoder.layers:  # one item, no padding: no key mask needed
-                x = _encoder_layer(layer, x, torch.zeros(1, 1, 1, 1))  # no bias: every key, every query
+                x = encoder_layer(layer, x, torch.zeros(1, 1, 1, 1))  # no bias: every key, every query
         else:
             x, _ = m.lstm(x)
         return m.head(x)  # (1, T', C)

@@ -75,6 +75,16 @@ def complete_model_config(model_cfg: ModelConfig, dataset: FaceDataset, cfg: Tra
                                n_channels=dataset.corpus.face.n_channels, face_fps=dataset.corpus.face_fps)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam over the trainable parameters; torch's fused implementation on CPU and CUDA (one
+    kernel over all parameters instead of a dozen small ops per tensor, which dominated the
+    optimiser's share of a CPU step at this model size). Same update rule; its state dict
+    is the plain one's, so checkpoints of either kind resume with either."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = device.type in ("cpu", "cuda") and all(p.is_floating_point() for p in params)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
+
+
 def build_datasets(cfg: TrainConfig) -> tuple[Corpus, FaceDataset, FaceDataset]:
     corpus = Corpus(cfg.root_dir)
     speakers = resolve_speakers(corpus, cfg.train_speakers)
@@ -149,8 +159,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig | None = None, loss_cfg: Loss
     device = pick_device(cfg.device)
     model = (build_model or TalkingFaceModel)(model_cfg).to(device)
     loss_fn = build_loss(loss_cfg, corpus.channels)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                           weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg, device)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_decay_per_epoch)
     # An epoch draws windows_per_epoch() windows of each item (1 per item without a window):
     # the sampler runs over that expanded list, which maps back to dataset items.
