@@ -88,11 +88,13 @@ def resample_time(x: torch.Tensor, lengths: torch.Tensor, rate_hz: int, new_rate
 def strided_conv(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for the front end's Conv1d(kernel 3, stride 2, padding 1): (B, D, T) -> (B, 2d, T').
 
-    On the CPU, an input that needs no gradient (the first conv, reading the features)
-    goes through im2col and one matrix product, which measured faster there than
-    oneDNN's convolution (forward and weight gradient) at this size; same arithmetic
-    up to float rounding (tested against the module)."""
-    if x.requires_grad or x.device.type != "cpu":
+    In a CPU training step, an input that needs no gradient (the first conv, reading the
+    features) goes through im2col and one matrix product, which measured faster there than
+    oneDNN's convolution (forward and weight gradient) at this size; same arithmetic up to
+    float rounding (tested against the module). Inference and export keep the module
+    (ONNX has no Unfold of dynamic length)."""
+    if (x.requires_grad or x.device.type != "cpu" or not (torch.is_grad_enabled() and conv.weight.requires_grad)
+            or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
         return conv(x)
     cols = F.pad(x, (CONV_PADDING, CONV_PADDING)).unfold(2, CONV_KERNEL, CONV_STRIDE)  # (B, D, T', K)
     B, D, T_out, K = cols.shape
