@@ -44,14 +44,18 @@ def _soft_dtw() -> None:
     import torch
 
     from .soft_dtw.api import soft_dtw
+    from .soft_dtw.cpu import forced_variant
 
     # Training runs float32; tests and references float64. The band is always passed
-    # to the kernels as a float (-1 = none), so one call per dtype covers every signature.
-    for dtype in (torch.float32, torch.float64):
-        g = torch.Generator().manual_seed(0)
-        x = torch.rand(2, 6, 3, generator=g, dtype=dtype, requires_grad=True)
-        y = torch.rand(2, 5, 3, generator=g, dtype=dtype)
-        soft_dtw(x, y, torch.tensor([6, 4]), torch.tensor([5, 3])).sum().backward()
+    # to the kernels as a float (-1 = none), so one call per dtype covers every signature;
+    # both the parallel and the serial kernels (one-thread workers use the serial ones).
+    for parallel in (True, False):
+        for dtype in (torch.float32, torch.float64):
+            g = torch.Generator().manual_seed(0)
+            x = torch.rand(2, 6, 3, generator=g, dtype=dtype, requires_grad=True)
+            y = torch.rand(2, 5, 3, generator=g, dtype=dtype)
+            with forced_variant(parallel):
+                soft_dtw(x, y, torch.tensor([6, 4]), torch.tensor([5, 3])).sum().backward()
 
 
 def _metrics() -> None:

@@ -280,3 +280,32 @@ def test_cuda_kernel_matches_cpu_under_simulator():
     if proc.stdout.startswith("SKIP"):
         pytest.skip(proc.stdout.strip())
     assert proc.stdout.strip().endswith("OK")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("band", [None, 2.0])
+def test_serial_and_parallel_kernels_agree_exactly(dtype, band):
+    """The serial kernels (one-thread processes) run the same per-item code as the parallel
+    ones: values and gradients must be bit-identical, with padding in the batch."""
+    from lib.soft_dtw import cpu
+
+    x0 = smooth_batch(3, 11, 4, seed=3, dtype=dtype)
+    y = smooth_batch(3, 9, 4, seed=4, dtype=dtype)
+    n, m = torch.tensor([11, 6, 1]), torch.tensor([9, 9, 4])
+    out = []
+    for parallel in (True, False):
+        x = x0.clone().requires_grad_()
+        with cpu.forced_variant(parallel):
+            assert cpu.kernels(1, 3)[0] is (cpu.forward_kernel if parallel else cpu.forward_kernel_serial)
+            v = soft_dtw(x, y, n, m, gamma=0.01, band=band)
+            (g,) = torch.autograd.grad(v.sum(), x)
+        out.append((v.detach(), g))
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1])
+
+
+def test_kernel_choice_follows_threads_and_batch():
+    from lib.soft_dtw import cpu
+
+    assert cpu.kernels(1, 8) == (cpu.forward_kernel_serial, cpu.backward_kernel_serial)
+    assert cpu.kernels(4, 1) == (cpu.forward_kernel_serial, cpu.backward_kernel_serial)
+    assert cpu.kernels(2, 8) == (cpu.forward_kernel, cpu.backward_kernel)

@@ -7,8 +7,10 @@ Layout and why:
 - The forward keeps only three diagonals of R (cache-resident) and stores the
   three soft-min probabilities of every cell (diag, up, left predecessor) in a
   flat, diagonal-major buffer P. The backward is then multiply-adds only.
-- Items of the batch run in parallel (numba prange); each has its own lengths,
-  so padding is never visited by the recursion.
+- Items of the batch run in parallel (numba prange) when the process has more
+  than one thread, else one after the other in a separately compiled serial
+  kernel (:func:`kernels`); each item has its own lengths, so padding is never
+  visited by the recursion.
 - Each item's costs are first reordered into diagonal-major order in a
   per-thread scratch (and E reordered back to row-major at the end of the
   backward): gathering/scattering a diagonal of a row-major matrix directly
@@ -23,6 +25,8 @@ cells of the item's earlier diagonals. The buffer has a zero margin of
 diagonal's end and multiplies it by an exact zero, which needs a finite value.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 from numba import get_thread_id, njit, prange
@@ -212,7 +216,7 @@ def _unskew(src, nb, mb, base, Eb, rs_b, cs_b):
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
-    """Soft-DTW values and soft-min probabilities.
+    """Soft-DTW values and soft-min probabilities, items in parallel.
 
     XY: (B, N, M) weighted products sum_c w_c x_ic y_jc; xx: (B, N), yy:
     (B, M) weighted squared norms (frame cost D = xx_i + yy_j - 2 XY_ij, only
@@ -222,52 +226,65 @@ def forward_kernel(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
     p_base: (B,) int64 start of each item in P; out: (B,) float64 raw values;
     work: (threads, >= N*M) scratch of XY's dtype (numba.config.NUMBA_NUM_THREADS rows).
     """
-    fast = P.itemsize == 4  # float32 inputs: float32 transcendental math
     for b in prange(XY.shape[0]):
-        nb = n[b]
-        mb = m[b]
-        su, sv, radius = band_radius(nb, mb, band)
-        # Diagonal buffers indexed by p = i + 1 (p = 0 is the row above).
-        r_m2 = np.full(nb + 2, BIG)
-        r_m1 = np.full(nb + 2, BIG)
-        r_c = np.full(nb + 2, BIG)
-        r_m2[0] = 0.0  # R[-1, -1] = 0: the start of every path
-        t_b = np.empty(nb + 1, dtype=P.dtype)  # scratch of _forward_diagonal_f32
-        t_c = np.empty(nb + 1, dtype=P.dtype)
-        r_min = np.empty(nb + 1)
-        doff = np.empty(nb + mb - 1, dtype=np.int64)
-        _diagonal_offsets(nb, mb, doff)
-        base = np.empty(nb + mb - 1, dtype=np.int64)
-        _diagonal_bases(nb, mb, doff, base)
-        d_skew = work[get_thread_id()]
-        _skew_costs(XY[b], xx[b], yy[b], nb, mb, base, d_skew)
-        off = p_base[b]
-        for d in range(nb + mb - 1):
-            lo = max(0, d - mb + 1)
-            cnt = min(nb - 1, d) - lo + 1
-            # Unit-stride views indexed from 0: LLVM vectorises the loops.
-            dd = d_skew[doff[d]:doff[d] + cnt]
-            k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
-            a_diag = r_m2[lo:lo + cnt]  # R(i-1, j-1), at p = i
-            a_up = r_m1[lo:lo + cnt]  # R(i-1, j), at p = i
-            a_left = r_m1[lo + 1:lo + 1 + cnt]  # R(i, j-1), at p = i + 1
-            r_out = r_c[lo + 1:lo + 1 + cnt]
-            p_diag = P[0, off:off + cnt]
-            p_up = P[1, off:off + cnt]
-            p_left = P[2, off:off + cnt]
-            if fast:
-                _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag,
-                                      p_up, p_left, k_lo, k_hi, gamma,
-                                      t_b[:cnt], t_c[:cnt], r_min[:cnt])
-            else:
-                _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag,
-                                  p_up, p_left, k_lo, k_hi, gamma)
-            # Cells just outside this diagonal are read by the next two.
-            r_c[lo] = BIG
-            r_c[lo + cnt + 1] = BIG
-            off += cnt
-            r_m2, r_m1, r_c = r_m1, r_c, r_m2
-        out[b] = r_m1[nb]
+        _forward_item(b, XY, xx, yy, n, m, gamma, band, P, p_base, out, work[get_thread_id()])
+
+
+@njit(cache=True, error_model="numpy")
+def forward_kernel_serial(XY, xx, yy, n, m, gamma, band, P, p_base, out, work):
+    """:func:`forward_kernel` item after item, without numba's parallel runtime (see
+    :func:`kernels` for why); ``work`` needs one row."""
+    for b in range(XY.shape[0]):
+        _forward_item(b, XY, xx, yy, n, m, gamma, band, P, p_base, out, work[0])
+
+
+@njit(inline="always")
+def _forward_item(b, XY, xx, yy, n, m, gamma, band, P, p_base, out, d_skew):
+    """Item ``b`` of :func:`forward_kernel`; ``d_skew``: this thread's scratch row."""
+    fast = P.itemsize == 4  # float32 inputs: float32 transcendental math
+    nb = n[b]
+    mb = m[b]
+    su, sv, radius = band_radius(nb, mb, band)
+    # Diagonal buffers indexed by p = i + 1 (p = 0 is the row above).
+    r_m2 = np.full(nb + 2, BIG)
+    r_m1 = np.full(nb + 2, BIG)
+    r_c = np.full(nb + 2, BIG)
+    r_m2[0] = 0.0  # R[-1, -1] = 0: the start of every path
+    t_b = np.empty(nb + 1, dtype=P.dtype)  # scratch of _forward_diagonal_f32
+    t_c = np.empty(nb + 1, dtype=P.dtype)
+    r_min = np.empty(nb + 1)
+    doff = np.empty(nb + mb - 1, dtype=np.int64)
+    _diagonal_offsets(nb, mb, doff)
+    base = np.empty(nb + mb - 1, dtype=np.int64)
+    _diagonal_bases(nb, mb, doff, base)
+    _skew_costs(XY[b], xx[b], yy[b], nb, mb, base, d_skew)
+    off = p_base[b]
+    for d in range(nb + mb - 1):
+        lo = max(0, d - mb + 1)
+        cnt = min(nb - 1, d) - lo + 1
+        # Unit-stride views indexed from 0: LLVM vectorises the loops.
+        dd = d_skew[doff[d]:doff[d] + cnt]
+        k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
+        a_diag = r_m2[lo:lo + cnt]  # R(i-1, j-1), at p = i
+        a_up = r_m1[lo:lo + cnt]  # R(i-1, j), at p = i
+        a_left = r_m1[lo + 1:lo + 1 + cnt]  # R(i, j-1), at p = i + 1
+        r_out = r_c[lo + 1:lo + 1 + cnt]
+        p_diag = P[0, off:off + cnt]
+        p_up = P[1, off:off + cnt]
+        p_left = P[2, off:off + cnt]
+        if fast:
+            _forward_diagonal_f32(dd, a_diag, a_up, a_left, r_out, p_diag,
+                                  p_up, p_left, k_lo, k_hi, gamma,
+                                  t_b[:cnt], t_c[:cnt], r_min[:cnt])
+        else:
+            _forward_diagonal(dd, a_diag, a_up, a_left, r_out, p_diag,
+                              p_up, p_left, k_lo, k_hi, gamma)
+        # Cells just outside this diagonal are read by the next two.
+        r_c[lo] = BIG
+        r_c[lo + cnt + 1] = BIG
+        off += cnt
+        r_m2, r_m1, r_c = r_m1, r_c, r_m2
+    out[b] = r_m1[nb]
 
 
 @njit(cache=True, error_model="numpy", fastmath={"contract"})
@@ -292,7 +309,7 @@ def _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag, e_out, ec,
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
-    """Expected alignment E = scale * dR[n-1, m-1] / dD, plus its row/column sums.
+    """Expected alignment E = scale * dR[n-1, m-1] / dD, plus its row/column sums, items in parallel.
 
     P, p_base, n, m, band: as given to / filled by ``forward_kernel``;
     scale: (B,) float64 upstream gradient per item (incl. normalisation);
@@ -300,66 +317,104 @@ def backward_kernel(P, p_base, n, m, band, scale, E, rs, cs, work):
     outputs: sum of E over j and over i; work: as in ``forward_kernel``,
     dtype of E.
     """
+    for b in prange(E.shape[0]):
+        _backward_item(b, P, p_base, n, m, band, scale, E, rs, cs, work[get_thread_id()])
+
+
+@njit(cache=True, error_model="numpy")
+def backward_kernel_serial(P, p_base, n, m, band, scale, E, rs, cs, work):
+    """:func:`backward_kernel` item after item, without numba's parallel runtime."""
+    for b in range(E.shape[0]):
+        _backward_item(b, P, p_base, n, m, band, scale, E, rs, cs, work[0])
+
+
+@njit(inline="always")
+def _backward_item(b, P, p_base, n, m, band, scale, E, rs, cs, e_skew):
+    """Item ``b`` of :func:`backward_kernel`; ``e_skew``: this thread's scratch row."""
     n_max = E.shape[1]
     m_max = E.shape[2]
-    for b in prange(E.shape[0]):
-        nb = n[b]
-        mb = m[b]
-        su, sv, radius = band_radius(nb, mb, band)
-        # Padding of the reused output buffers must read as exact zeros.
-        for i in range(nb):
-            for j in range(mb, m_max):
-                E[b, i, j] = 0.0
-        for i in range(nb, n_max):
-            for j in range(m_max):
-                E[b, i, j] = 0.0
-        for i in range(n_max):
-            rs[b, i] = 0.0
+    nb = n[b]
+    mb = m[b]
+    su, sv, radius = band_radius(nb, mb, band)
+    # Padding of the reused output buffers must read as exact zeros.
+    for i in range(nb):
+        for j in range(mb, m_max):
+            E[b, i, j] = 0.0
+    for i in range(nb, n_max):
         for j in range(m_max):
-            cs[b, j] = 0.0
-        e_c = np.zeros(nb + 2, dtype=P.dtype)
-        e_1 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 1, indexed by p = i + 1
-        e_2 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 2
-        # Scalars in P's dtype (a float64 literal would widen the loop).
-        consts = np.empty(4, dtype=P.dtype)
-        consts[0] = 1.0  # start: dR/dR at the last cell
-        consts[1] = scale[b]
-        consts[2] = 1e-30
-        consts[3] = 0.0
-        last = nb + mb - 2
-        off_1 = p_base[b] + nb * mb  # start of diagonal d + 1 in P
+            E[b, i, j] = 0.0
+    for i in range(n_max):
+        rs[b, i] = 0.0
+    for j in range(m_max):
+        cs[b, j] = 0.0
+    e_c = np.zeros(nb + 2, dtype=P.dtype)
+    e_1 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 1, indexed by p = i + 1
+    e_2 = np.zeros(nb + 2, dtype=P.dtype)  # diagonal d + 2
+    # Scalars in P's dtype (a float64 literal would widen the loop).
+    consts = np.empty(4, dtype=P.dtype)
+    consts[0] = 1.0  # start: dR/dR at the last cell
+    consts[1] = scale[b]
+    consts[2] = 1e-30
+    consts[3] = 0.0
+    last = nb + mb - 2
+    off_1 = p_base[b] + nb * mb  # start of diagonal d + 1 in P
+    off_2 = off_1
+    doff = np.empty(nb + mb - 1, dtype=np.int64)
+    _diagonal_offsets(nb, mb, doff)
+    # E (times scale) in diagonal-major order; written row-major at the end
+    # (scattering each diagonal into E directly misses cache per cell).
+    for d in range(last, -1, -1):
+        lo = max(0, d - mb + 1)
+        cnt = min(nb - 1, d) - lo + 1
+        lo_1 = max(0, d - mb + 2)
+        lo_2 = max(0, d - mb + 3)
+        off_0 = off_1 - cnt
+        start = consts[0] if d == last else consts[3]
+        # Successors (i+1, j), (i, j+1), (i+1, j+1) and the probability
+        # with which each chose this cell; out-of-range successors have
+        # E == 0 exactly, their P entry is finite (margin / neighbour).
+        s_up = e_1[lo + 2:lo + 2 + cnt]
+        s_left = e_1[lo + 1:lo + 1 + cnt]
+        s_diag = e_2[lo + 2:lo + 2 + cnt]
+        q_up = P[1, off_1 + lo + 1 - lo_1:off_1 + lo + 1 - lo_1 + cnt]
+        q_left = P[2, off_1 + lo - lo_1:off_1 + lo - lo_1 + cnt]
+        q_diag = P[0, off_2 + lo + 1 - lo_2:off_2 + lo + 1 - lo_2 + cnt]
+        e_out = e_c[lo + 1:lo + 1 + cnt]
+        k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
+        _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag,
+                           e_out, e_skew[doff[d]:doff[d] + cnt], start, consts[1],
+                           consts[2], consts[3], k_lo, k_hi)
+        e_c[lo] = 0.0
+        e_c[lo + cnt + 1] = 0.0
         off_2 = off_1
-        doff = np.empty(nb + mb - 1, dtype=np.int64)
-        _diagonal_offsets(nb, mb, doff)
-        # E (times scale) in diagonal-major order; written row-major at the end
-        # (scattering each diagonal into E directly misses cache per cell).
-        e_skew = work[get_thread_id()]
-        for d in range(last, -1, -1):
-            lo = max(0, d - mb + 1)
-            cnt = min(nb - 1, d) - lo + 1
-            lo_1 = max(0, d - mb + 2)
-            lo_2 = max(0, d - mb + 3)
-            off_0 = off_1 - cnt
-            start = consts[0] if d == last else consts[3]
-            # Successors (i+1, j), (i, j+1), (i+1, j+1) and the probability
-            # with which each chose this cell; out-of-range successors have
-            # E == 0 exactly, their P entry is finite (margin / neighbour).
-            s_up = e_1[lo + 2:lo + 2 + cnt]
-            s_left = e_1[lo + 1:lo + 1 + cnt]
-            s_diag = e_2[lo + 2:lo + 2 + cnt]
-            q_up = P[1, off_1 + lo + 1 - lo_1:off_1 + lo + 1 - lo_1 + cnt]
-            q_left = P[2, off_1 + lo - lo_1:off_1 + lo - lo_1 + cnt]
-            q_diag = P[0, off_2 + lo + 1 - lo_2:off_2 + lo + 1 - lo_2 + cnt]
-            e_out = e_c[lo + 1:lo + 1 + cnt]
-            k_lo, k_hi = band_range(lo, cnt, d, su, sv, radius)
-            _backward_diagonal(s_up, q_up, s_left, q_left, s_diag, q_diag,
-                               e_out, e_skew[doff[d]:doff[d] + cnt], start, consts[1],
-                               consts[2], consts[3], k_lo, k_hi)
-            e_c[lo] = 0.0
-            e_c[lo + cnt + 1] = 0.0
-            off_2 = off_1
-            off_1 = off_0
-            e_2, e_1, e_c = e_1, e_c, e_2
-        base = np.empty(nb + mb - 1, dtype=np.int64)
-        _diagonal_bases(nb, mb, doff, base)
-        _unskew(e_skew, nb, mb, base, E[b], rs[b], cs[b])
+        off_1 = off_0
+        e_2, e_1, e_c = e_1, e_c, e_2
+    base = np.empty(nb + mb - 1, dtype=np.int64)
+    _diagonal_bases(nb, mb, doff, base)
+    _unskew(e_skew, nb, mb, base, E[b], rs[b], cs[b])
+
+
+_FORCED: list[bool] = []  # stack of overrides set by forced_variant()
+
+
+def kernels(threads: int, batch: int) -> tuple:
+    """(forward, backward) kernels for a process with ``threads`` numba threads and a batch
+    of ``batch`` items: the parallel ones only where there is parallelism to gain.
+
+    Why: with one thread, numba's parallel runtime (workqueue layer) still hands every
+    call to its pool; measured on the 2-core machine with the other core idle, a
+    hybrid-loss training process (one thread) ran ~15 % faster overall with the serial
+    kernels, more than the whole soft-DTW share of its step."""
+    parallel = _FORCED[-1] if _FORCED else (threads > 1 and batch > 1)
+    return (forward_kernel, backward_kernel) if parallel else (forward_kernel_serial, backward_kernel_serial)
+
+
+@contextmanager
+def forced_variant(parallel: bool):
+    """Within the block, :func:`kernels` returns the parallel (True) or serial (False) pair
+    whatever the thread count: for the JIT warm-up (lib.jit_cache compiles both) and tests."""
+    _FORCED.append(bool(parallel))
+    try:
+        yield
+    finally:
+        _FORCED.pop()

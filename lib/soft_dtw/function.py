@@ -126,8 +126,9 @@ class SoftDTWFunction(torch.autograd.Function):
         P[:, :margin] = 0.0
         P[:, margin + int(cells.sum()):] = 0.0
         out = np.empty(B)
-        cpu.forward_kernel(XY.numpy(), xx.numpy(), yy.numpy(), n_np, m_np, float(gamma),
-                           float(band), P, p_base, out, _work(N * M, x.dtype))
+        forward_kernel, _ = cpu.kernels(numba.get_num_threads(), B)
+        forward_kernel(XY.numpy(), xx.numpy(), yy.numpy(), n_np, m_np, float(gamma),
+                       float(band), P, p_base, out, _work(N * M, x.dtype))
         if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
             ctx.prob = (_Lease(P), p_base)
             ctx.band = float(band)
@@ -154,8 +155,9 @@ class SoftDTWFunction(torch.autograd.Function):
             rs = _scratch("rs", (B, N), x.dtype)
             cs = _scratch("cs", (B, M), x.dtype)
             scale = grad_out.detach().double().contiguous().numpy()  # (B,)
-            cpu.backward_kernel(P, p_base, n.numpy(), m.numpy(), ctx.band, scale, E.numpy(),
-                                rs.numpy(), cs.numpy(), _work(N * M, x.dtype))
+            _, backward_kernel = cpu.kernels(numba.get_num_threads(), B)
+            backward_kernel(P, p_base, n.numpy(), m.numpy(), ctx.band, scale, E.numpy(),
+                            rs.numpy(), cs.numpy(), _work(N * M, x.dtype))
         E, rs, cs = E.to(x.dtype), rs.to(x.dtype), cs.to(x.dtype)
         gx = gy = None
         # dL/dx = 2 w (x * rowsum(E) - E y): one fused baddbmm, then the weights.
