@@ -202,3 +202,20 @@ def test_runs_recorded_in_the_tables_survive_a_new_machine(study, corpus, tmp_pa
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
     assert pd.read_csv(moved / "99_test" / "runs.csv")["status"].isin(["done", "cached"]).all()
     assert len(again.summary) and before["runs"].count("\n") == (moved / "99_test" / "runs.csv").read_text().count("\n")
+
+
+def test_arm_max_utts_limits_an_arm_to_small_sizes_in_06_and_07():
+    """default plans the oracle arm only up to 20 org utterances (budget); every other arm
+    keeps every size, and a profile without limits plans the whole grid."""
+    from lib.studies import data_arms
+    from lib.studies.arms import tts_driven_arms
+
+    default = study_profile("default")
+    labels = {a.label for a in data_arms(default)} | {a.label for a in tts_driven_arms(default)}
+    assert {"tts_oracle@5", "tts_oracle@20"} <= labels
+    assert not {"tts_oracle@50", "tts_oracle@all"} & labels
+    for arm in ("org_l2", "tts_l2", "tts_sdtw", "tts_hybrid"):
+        assert {f"{arm}@5", f"{arm}@20", f"{arm}@50", f"{arm}@all"} <= labels
+    full = {a.label for a in data_arms(study_profile("full"))}
+    assert {"tts_oracle@50", "tts_oracle@all"} <= full
+    assert default.planned_at("tts_oracle", 20) and not default.planned_at("tts_oracle", None)

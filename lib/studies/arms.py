@@ -171,8 +171,10 @@ def loss_arms(profile: StudyProfile) -> list[Arm]:
 
 
 def data_arms(profile: StudyProfile) -> list[Arm]:
-    """Notebook 06: the few-shot curve (arm x size), then the number of TTS voices."""
-    arms = [make_arm(a, label=f"{a}@{_size_label(n)}", n_utts=n) for n in profile.sizes for a in profile.data_arms]
+    """Notebook 06: the few-shot curve (arm x size, within ``profile.arm_max_utts``), then the
+    number of TTS voices."""
+    arms = [make_arm(a, label=f"{a}@{_size_label(n)}", n_utts=n)
+            for n in profile.sizes for a in profile.data_arms if profile.planned_at(a, n)]
     for k in profile.voices:
         n = profile.voices_n_utts
         if k == 0:
@@ -186,4 +188,4 @@ def data_arms(profile: StudyProfile) -> list[Arm]:
 def tts_driven_arms(profile: StudyProfile) -> list[Arm]:
     """Notebook 07: arms tested on the TTS voices' test_a clips (against oracle labels)."""
     return [make_arm(a, label=f"{a}@{_size_label(n)}", n_utts=n)
-            for n in profile.tts_driven_sizes for a in profile.tts_driven_arms]
+            for n in profile.tts_driven_sizes for a in profile.tts_driven_arms if profile.planned_at(a, n)]
