@@ -20,8 +20,9 @@ showed dropout's Bernoulli sampling as one of the largest items: torch's CPU
   equals ``nn.TransformerEncoder`` to float rounding (tested).
 
 The written-out layer also serves the bounded-context live model (banded
-attention bias) and the ONNX export, whose tracer needs every reshape to keep
-the time axis dynamic.
+attention bias: torch's fused inference path returns NaN rows for such float
+masks) and the ONNX export, whose tracer would freeze nn.MultiheadAttention's
+reshapes at the traced length.
 """
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ upper bound), run only at 5 and 20 utterances (``arm_max_utts``): on a machine
 that ran the same code 1.5x slower than the one that first timed ``default``,
 the per-run times of the whole grid projected to about 115 minutes, and the
 oracle at 50 and all (6 of the longest runs, a projected 18 minutes on 2 cores)
-answers no question of the paper; it stays in ``full``. 0, 1 and all TTS voices. ``full`` runs every arm at every size with 5
-seeds. A learning rate of 3e-3 instead of 1e-3 did not converge faster (org-only
+answers no question of the paper; it stays in ``full``. 0, 1 and all TTS
+voices. ``full`` runs every arm at every size with 5 seeds. A learning rate of 3e-3 instead of 1e-3 did not converge faster (org-only
 and hybrid with all data, 3000 steps: noisier and no lower). The learning rate
 is constant (``lr_decay_per_epoch`` 1.0): the original's decay per epoch would,
 at one utterance (one batch per epoch), decay every step.
